@@ -1,0 +1,15 @@
+"""Spectral transformers: ordinary scikit-learn transformers for soil spectra."""
+
+from ._axis import (
+    check_wavelength_grid,
+    format_wavelengths,
+    parse_wavelengths,
+    resolve_wavelengths,
+)
+
+__all__ = [
+    "check_wavelength_grid",
+    "format_wavelengths",
+    "parse_wavelengths",
+    "resolve_wavelengths",
+]
