@@ -6,10 +6,12 @@ from ._axis import (
     parse_wavelengths,
     resolve_wavelengths,
 )
+from ._resample import resample_spectra
 
 __all__ = [
     "check_wavelength_grid",
     "format_wavelengths",
     "parse_wavelengths",
+    "resample_spectra",
     "resolve_wavelengths",
 ]
