@@ -1,0 +1,250 @@
+"""Transformers that change the wavelength grid: resample, trim, bin."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._axis import check_wavelength_grid
+from ._base import SpectralTransformer
+from ._resample import resample_spectra
+
+__all__ = ["WavelengthResampler", "SpectralTrim", "Binning"]
+
+
+def _grid_from_range(start, stop, step):
+    if not step or not np.isfinite(step) or (stop - start) * step < 0:
+        raise ValueError(
+            f"target=({start:g}, {stop:g}, {step:g}) describes no grid: the step must "
+            "be non-zero and point from start towards stop."
+        )
+    # The small slack keeps `stop` when it lies on the grid despite rounding.
+    n = int(np.floor((stop - start) / step + 1e-9)) + 1
+    return start + step * np.arange(n, dtype=np.float64)
+
+
+class WavelengthResampler(SpectralTransformer):
+    """Interpolate spectra from their own grid onto a target grid.
+
+    This is what makes libraries from different instruments poolable: each
+    is resampled onto one common grid. Points outside the measured range are
+    an error, never extrapolated.
+
+    Parameters
+    ----------
+    target : None, array-like or tuple (start, stop, step), default=None
+        The grid to interpolate onto, in the unit of the input axis. A tuple
+        of three numbers is a range with ``stop`` included when it lies on
+        the grid; a list or array is the grid itself. ``None`` makes an
+        evenly spaced grid from the first to the last input wavelength with
+        the median input step, which regularises uneven axes (needed by
+        :class:`SavitzkyGolay` derivatives and :class:`Spectrogram`).
+    kind : {"linear", "cubic"}, default="linear"
+        Piecewise linear interpolation or a natural cubic spline.
+    wavelengths : array-like, "index" or None, default=None
+        Axis of the input when ``X`` carries no wavelength column names.
+        Required (or a DataFrame with wavelength columns): without an axis a
+        target in nanometres would silently select column numbers.
+        ``"index"`` uses the column positions on purpose.
+
+    Attributes
+    ----------
+    wavelengths_ : ndarray of shape (n_features_in_,)
+        Input axis.
+    target_wavelengths_ : ndarray of shape (n_features_out,)
+        Output axis.
+    n_features_in_ : int
+        Number of input wavelengths.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a DataFrame seen in ``fit``.
+
+    See Also
+    --------
+    resample_spectra : The function doing the interpolation.
+    SpectralTrim : Keep a window of the existing grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_soilspec.preprocessing import WavelengthResampler
+    >>> X = np.array([[0.0, 1.0, 2.0, 3.0]])
+    >>> rs = WavelengthResampler(target=(400, 430, 15), wavelengths=[400, 410, 420, 430])
+    >>> rs.fit_transform(X)
+    array([[0. , 1.5, 3. ]])
+    >>> rs.get_feature_names_out().tolist()
+    ['400', '415', '430']
+    """
+
+    _parameter_constraints = {
+        **SpectralTransformer._parameter_constraints,
+        "target": [None, "array-like"],
+        "kind": [StrOptions({"linear", "cubic"})],
+    }
+    _axis_required = True
+    _changes_axis = True
+    # One point cannot be interpolated from.
+    _min_features = 2
+
+    def __init__(self, target=None, kind="linear", wavelengths=None):
+        self.target = target
+        self.kind = kind
+        self.wavelengths = wavelengths
+
+    def _fit(self, X):
+        src, _ = check_wavelength_grid(self.wavelengths_, name="The input wavelengths")
+        if self.target is None:
+            step = float(np.median(np.diff(src))) if src.size > 1 else 1.0
+            target = _grid_from_range(src[0], src[-1], step)
+        elif isinstance(self.target, tuple) and len(self.target) == 3:
+            target = _grid_from_range(*(float(v) for v in self.target))
+        else:
+            target = np.asarray(self.target, dtype=np.float64).ravel()
+            if target.size == 0 or not np.all(np.isfinite(target)):
+                raise ValueError("target must hold at least one finite wavelength.")
+        # Errors for out-of-range targets are raised here, at fit time, with the
+        # measured range in the message.
+        resample_spectra(X[:1], src, target, kind=self.kind)
+        self.target_wavelengths_ = target
+
+    def _axis_out(self):
+        return self.target_wavelengths_
+
+    def _transform(self, X):
+        if np.array_equal(self.target_wavelengths_, self.wavelengths_):
+            return X.copy()
+        return resample_spectra(X, self.wavelengths_, self.target_wavelengths_, kind=self.kind)
+
+
+class SpectralTrim(SpectralTransformer):
+    """Keep the wavelengths inside a window ``start <= wavelength <= stop``.
+
+    Parameters
+    ----------
+    start, stop : float or None, default=None
+        Window limits in the unit of the axis (nm or cm-1), both included;
+        ``None`` leaves that side open. Works on ascending and descending
+        axes alike.
+    wavelengths : array-like, "index" or None, default=None
+        Axis of the input when ``X`` carries no wavelength column names.
+        Required, for the same reason as in :class:`WavelengthResampler`.
+
+    Attributes
+    ----------
+    wavelengths_ : ndarray of shape (n_features_in_,)
+        Input axis.
+    mask_ : ndarray of bool, shape (n_features_in_,)
+        Which input columns are kept.
+    n_features_in_ : int
+        Number of input wavelengths.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a DataFrame seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_soilspec.preprocessing import SpectralTrim
+    >>> X = np.arange(6.0).reshape(1, 6)
+    >>> trim = SpectralTrim(start=410, stop=430, wavelengths=[400, 410, 420, 430, 440, 450])
+    >>> trim.fit_transform(X)
+    array([[1., 2., 3.]])
+    """
+
+    _parameter_constraints = {
+        **SpectralTransformer._parameter_constraints,
+        "start": [None, Real],
+        "stop": [None, Real],
+    }
+    _axis_required = True
+    _changes_axis = True
+
+    def __init__(self, start=None, stop=None, wavelengths=None):
+        self.start = start
+        self.stop = stop
+        self.wavelengths = wavelengths
+
+    def _fit(self, X):
+        wl = self.wavelengths_
+        lo = -np.inf if self.start is None else self.start
+        hi = np.inf if self.stop is None else self.stop
+        if lo > hi:
+            raise ValueError(f"start={self.start} is larger than stop={self.stop}.")
+        self.mask_ = (wl >= lo) & (wl <= hi)
+        if not self.mask_.any():
+            raise ValueError(
+                f"The window {self.start}-{self.stop} holds no wavelength: the spectra "
+                f"cover {wl.min():g}-{wl.max():g} ({wl.size} feature(s))."
+            )
+
+    def _axis_out(self):
+        return self.wavelengths_[self.mask_]
+
+    def _transform(self, X):
+        return X[:, self.mask_]
+
+
+class Binning(SpectralTransformer):
+    """Average each run of ``bin_size`` adjacent wavelengths (down-sampling).
+
+    A last, shorter run at the end of the spectrum is averaged too, so the
+    covered range is kept.
+
+    Parameters
+    ----------
+    bin_size : int, default=5
+        Number of adjacent points averaged into one.
+    wavelengths : array-like, "index" or None, default=None
+        Optional axis; the output axis is the mean wavelength of each bin.
+        Without one the output columns are named ``binning0``, ``binning1``...
+
+    Attributes
+    ----------
+    wavelengths_ : ndarray of shape (n_features_in_,) or None
+        Input axis, if known.
+    bin_starts_ : ndarray of int
+        First input column of each bin.
+    bin_counts_ : ndarray of int
+        Number of input columns in each bin.
+    n_features_in_ : int
+        Number of input wavelengths.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a DataFrame seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_soilspec.preprocessing import Binning
+    >>> X = np.arange(5.0).reshape(1, 5)
+    >>> Binning(bin_size=2, wavelengths=[400, 402, 404, 406, 408]).fit_transform(X)
+    array([[0.5, 2.5, 4. ]])
+    """
+
+    _parameter_constraints = {
+        **SpectralTransformer._parameter_constraints,
+        "bin_size": [Interval(Integral, 1, None, closed="left")],
+    }
+    _changes_axis = True
+
+    def __init__(self, bin_size=5, wavelengths=None):
+        self.bin_size = bin_size
+        self.wavelengths = wavelengths
+
+    def _fit(self, X):
+        n = X.shape[1]
+        if self.bin_size > n:
+            raise ValueError(
+                f"bin_size={self.bin_size} is larger than the spectrum ({n} feature(s)); "
+                "choose a smaller bin_size."
+            )
+        self.bin_starts_ = np.arange(0, n, self.bin_size)
+        self.bin_counts_ = np.diff(np.append(self.bin_starts_, n))
+
+    def _axis_out(self):
+        axis = self.wavelengths_
+        if axis is None:
+            axis = np.arange(self.n_features_in_, dtype=np.float64)
+        return np.add.reduceat(axis, self.bin_starts_) / self.bin_counts_
+
+    def _transform(self, X):
+        out = np.add.reduceat(X, self.bin_starts_, axis=1)
+        out /= self.bin_counts_.astype(X.dtype)
+        return out
