@@ -1,0 +1,395 @@
+"""The ``soilspec`` command: the localisation experiment and model files.
+
+Thin on purpose: every subcommand parses its arguments and calls the public
+API (:mod:`sklearn_soilspec.datasets`, :mod:`sklearn_soilspec.experiments`,
+:mod:`sklearn_soilspec.transfer`), so anything the command does can be done
+from Python in the same way.
+
+Bad arguments, files or data end in a one-line message on stderr and exit
+status 2; no traceback.
+"""
+
+import argparse
+import os
+import sys
+
+__all__ = ["main"]
+
+# Three LimeSoDa vis-NIR sites of different sizes, instruments and soils;
+# with the other five as the global library a fast run takes minutes on a CPU.
+DEFAULT_LIMESODA_DOMAINS = {
+    "limesoda-visnir": ("CV.98", "SC.93", "UL.120"),
+    "limesoda-mir": ("H.138", "NRW.115"),
+}
+DATA_KINDS = ("limesoda-visnir", "limesoda-mir", "lucas", "ossl", "ossl-mir", "csv")
+_FILE_KINDS = ("lucas", "ossl", "ossl-mir", "csv")
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse prints the whole usage block; the command promises one line.
+        raise _UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def main(argv=None):
+    """Run ``soilspec`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _fail(exc)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.command is None:
+        return _fail(_UsageError(
+            "choose a command: localise, train-global, fine-tune or predict "
+            "(see `soilspec --help`)"))
+    try:
+        return args.run(args) or 0
+    except (ValueError, TypeError, KeyError, OSError, ImportError, _UsageError) as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        print("soilspec: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(exc):
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    if isinstance(exc, FileNotFoundError) and exc.filename and exc.filename not in text:
+        text = f"{text}: {exc.filename}"
+    notes = getattr(exc, "__notes__", [])
+    line = " ".join([str(text), *(f"({n})" for n in notes)]).replace("\n", " ")
+    print(f"soilspec: error: {line}", file=sys.stderr)
+    return 2
+
+
+# -- parser ---------------------------------------------------------------------
+def _build_parser():
+    parser = _Parser(
+        prog="soilspec",
+        description="Soil spectroscopy: localise spectral calibration models by transfer learning.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "localise",
+        help="compare global, local and transfer models on every domain; write a report",
+        description=(
+            "Run the localisation experiment (global vs local vs spiked vs transfer) and "
+            "write CSV tables, plots and report.md. Without arguments: three LimeSoDa "
+            "vis-NIR sites as target domains, the other sites as the global library, "
+            "one repeat, fast models."
+        ),
+    )
+    _add_data_options(p)
+    p.add_argument("--domains", nargs="+", metavar="DOMAIN",
+                   help="target domains (default: 3 LimeSoDa sites, else every domain "
+                        "with --min-domain-size samples)")
+    p.add_argument("--models", nargs="+", metavar="MODEL",
+                   help="models of the default set to run (default: all); "
+                        "plsr_local plsr_global plsr_spiked mbl cnn_local cnn_global cnn_transfer")
+    p.add_argument("--repeats", type=_positive_int, default=1,
+                   help="random test splits per domain (default: 1)")
+    p.add_argument("--split", choices=("random", "folds"), default="random",
+                   help="random test splits, or the data's own folds (default: random)")
+    p.add_argument("--test-size", type=_fraction, default=0.1,
+                   help="test fraction of each domain (default: 0.1)")
+    p.add_argument("--min-domain-size", type=_positive_int, default=20,
+                   help="smallest domain used as a target domain (default: 20)")
+    p.add_argument("--full", action="store_true",
+                   help="study-size models (200 epochs, up to 20 PLS components) "
+                        "instead of the fast set")
+    p.add_argument("--epochs", type=_positive_int,
+                   help="maximum epochs of the CNNs (default: 60, --full 200)")
+    p.add_argument("--out", default="soilspec-report",
+                   help="report folder (default: soilspec-report)")
+    _add_run_options(p)
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="domains run in parallel (joblib; -1: all cores)")
+    p.set_defaults(run=_localise)
+
+    p = sub.add_parser(
+        "train-global",
+        help="fit a CNN on a whole library and save a shareable model file",
+        description="Fit the multi-task CNN on a library (the global model) and save it "
+                    "with save_model, ready for `soilspec fine-tune` and `soilspec predict`.",
+    )
+    _add_data_options(p)
+    p.add_argument("--exclude-domains", nargs="+", metavar="DOMAIN", default=(),
+                   help="domains left out of training (e.g. the one you will localise to)")
+    p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: 60, --full 200)")
+    p.add_argument("--full", action="store_true", help="study-size network")
+    p.add_argument("--out", default="global.soilspec", help="model file (default: global.soilspec)")
+    _add_run_options(p)
+    p.set_defaults(run=_train_global)
+
+    p = sub.add_parser(
+        "fine-tune",
+        help="localise a saved model on your local samples",
+        description="Start from a saved model (warm_start_from), freeze its early layers "
+                    "and train on the local samples of a CSV; save the localised model.",
+    )
+    p.add_argument("model", help="model file (.soilspec, or a joblib file of a fitted Pipeline)")
+    p.add_argument("csv",
+                   help="local samples: wavelength-named spectral columns and property columns")
+    p.add_argument("--targets", nargs="+", metavar="PROPERTY",
+                   help="property columns (default: every numeric non-spectral column)")
+    p.add_argument("--id-column", help="sample id column of the CSV")
+    p.add_argument("--freeze", default="features",
+                   help="layers kept fixed: features, shared, none, or a number of "
+                        "convolution blocks (default: features)")
+    p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the model's)")
+    p.add_argument("--out", default="local.soilspec", help="model file (default: local.soilspec)")
+    _add_run_options(p)
+    p.set_defaults(run=_fine_tune)
+
+    p = sub.add_parser(
+        "predict",
+        help="apply a saved model to the spectra of a CSV",
+        description="Predict soil properties for every spectrum of a CSV file. Spectra on "
+                    "another wavelength grid are interpolated onto the model's.",
+    )
+    p.add_argument("model", help="model file (.soilspec, or a joblib file of a fitted model)")
+    p.add_argument("csv", help="spectra: wavelength-named columns, one row per sample")
+    p.add_argument("--id-column", help="sample id column, copied to the output")
+    p.add_argument("--out", default="predictions.csv", help="output CSV (default: predictions.csv)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.set_defaults(run=_predict)
+    return parser
+
+
+def _add_data_options(p):
+    g = p.add_argument_group("data")
+    g.add_argument("--data", choices=DATA_KINDS, default="limesoda-visnir",
+                   help="library: bundled LimeSoDa (vis-NIR or MIR) or a file/folder given "
+                        "with --path (default: limesoda-visnir)")
+    g.add_argument("--path", help="file or folder for --data lucas, ossl, ossl-mir or csv")
+    g.add_argument("--targets", nargs="+", metavar="PROPERTY",
+                   help="properties to model (default: OC pH clay; CSV: every numeric "
+                        "non-spectral column)")
+    g.add_argument("--group-column", help="CSV: column holding the domain (site, country)")
+    g.add_argument("--id-column", help="CSV: sample id column")
+
+
+def _add_run_options(p):
+    p.add_argument("--device", default="cpu", help="torch device of the CNNs (default: cpu)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    v = p.add_mutually_exclusive_group()
+    v.add_argument("--quiet", action="store_true", help="no progress output")
+    v.add_argument("-v", "--verbose", action="store_true", help="also print every training epoch")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def _verbosity(args):
+    return 0 if args.quiet else (2 if args.verbose else 1)
+
+
+# -- data -----------------------------------------------------------------------
+def load_library(args):
+    """The SpectralLibrary named by the data options."""
+    from . import datasets
+
+    kind, path, targets = args.data, args.path, args.targets
+    if kind in _FILE_KINDS and not path:
+        raise _UsageError(f"--data {kind} needs --path FILE_OR_FOLDER")
+    if kind not in _FILE_KINDS and path:
+        raise _UsageError(f"--path is only for --data {', '.join(_FILE_KINDS)}")
+    if path and not os.path.exists(path):
+        raise FileNotFoundError(f"No such file or folder: {path!r}")
+    if kind.startswith("limesoda"):
+        options = {} if targets is None else {"targets": targets}
+        return datasets.load_limesoda_spectra(kind.split("-")[1], **options)
+    if kind == "lucas":
+        return datasets.load_lucas(path, **({} if targets is None else {"properties": targets}))
+    if kind.startswith("ossl"):
+        spectra = "mir" if kind == "ossl-mir" else "visnir"
+        options = {} if targets is None else {"properties": targets}
+        return datasets.load_ossl(path, spectra=spectra, **options)
+    return datasets.load_spectral_csv(path, target_columns=targets,
+                                      group_column=args.group_column, id_column=args.id_column)
+
+
+def _load_model(path, device):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such model file: {path!r}")
+    if path.endswith((".joblib", ".pkl", ".pickle")):
+        import joblib
+
+        return joblib.load(path)
+    from .transfer import load_model
+
+    return load_model(path, device=device)
+
+
+def _spectra_for(model, library):
+    """The library's spectra on the model's wavelength grid, as a DataFrame.
+
+    A model fitted on a DataFrame knows its input columns; spectra measured on
+    another grid are interpolated onto it (never extrapolated).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .preprocessing import parse_wavelengths, resample_spectra
+
+    X = library.as_frame().X
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return X
+    grid = parse_wavelengths(list(names))
+    if grid.shape == library.wavelengths.shape and np.allclose(grid, library.wavelengths):
+        values = X.to_numpy()
+    else:
+        values = resample_spectra(X.to_numpy(dtype=np.float64), library.wavelengths, grid)
+    return pd.DataFrame(values, columns=list(names), index=X.index)
+
+
+# -- commands -------------------------------------------------------------------
+def _localise(args):
+    from .experiments import LocalisationExperiment, default_models
+
+    # Models first: a misspelt model name fails before the data are read.
+    models = default_models(fast=not args.full, random_state=args.seed, device=args.device,
+                            names=args.models, max_epochs=args.epochs)
+    library = load_library(args)
+    domains = args.domains
+    if domains is None and args.data in DEFAULT_LIMESODA_DOMAINS:
+        domains = list(DEFAULT_LIMESODA_DOMAINS[args.data])
+    experiment = LocalisationExperiment(
+        models=models, target_domains=domains, test_size=args.test_size,
+        n_repeats=args.repeats, split=args.split, min_domain_size=args.min_domain_size,
+        n_jobs=args.n_jobs, random_state=args.seed, verbose=_verbosity(args),
+    )
+    result = experiment.run(library)
+    report = result.write_report(args.out)
+    if not args.quiet:
+        print(result.summary())
+        print(f"Report: {report}")
+    return 0
+
+
+def _train_global(args):
+    import numpy as np
+
+    from .experiments import default_models
+    from .transfer import save_model
+
+    library = load_library(args)
+    if args.exclude_domains:
+        unknown = [d for d in args.exclude_domains if d not in set(library.groups)]
+        if unknown:
+            raise ValueError(
+                f"Unknown domains {unknown}; the library has {library.domains.tolist()}.")
+        library = library.subset(~np.isin(library.groups, list(args.exclude_domains)))
+    model = default_models(fast=not args.full, random_state=args.seed, device=args.device,
+                           names=["cnn_global"], max_epochs=args.epochs)["cnn_global"].estimator
+    model.set_params(cnn__verbose=int(args.verbose))
+    library = library.as_frame()
+    if not args.quiet:
+        print(f"Training the global model on {library!r}", flush=True)
+    model.fit(library.X, library.Y, cnn__training_domains=library.groups)
+    path = save_model(model, args.out, unit=library.unit, target_units=library.target_units,
+                      description=library.DESCR.splitlines()[0] if library.DESCR else "")
+    if not args.quiet:
+        print(f"Saved {path}")
+    return 0
+
+
+def _fine_tune(args):
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+
+    from .datasets import load_spectral_csv
+    from .transfer import save_model
+
+    source = _load_model(args.model, args.device)
+    local = load_spectral_csv(args.csv, target_columns=args.targets, id_column=args.id_column)
+    if not local.target_names:
+        raise ValueError(
+            f"{args.csv}: no property column to fine-tune on; name them with --targets.")
+    prefix = f"{source.steps[-1][0]}__" if isinstance(source, Pipeline) else ""
+    freeze = args.freeze
+    if freeze == "none":
+        freeze = None
+    elif freeze.isdigit():
+        freeze = int(freeze)
+    model = clone(source)
+    params = {
+        f"{prefix}warm_start_from": source,
+        f"{prefix}freeze_layers": freeze,
+        f"{prefix}random_state": args.seed,
+        f"{prefix}device": args.device,
+        f"{prefix}verbose": int(args.verbose),
+    }
+    if args.epochs:
+        params[f"{prefix}max_epochs"] = args.epochs
+    model.set_params(**params)
+    X = _spectra_for(source, local)
+    if not args.quiet:
+        print(f"Fine-tuning {args.model} on {len(local)} local samples "
+              f"({', '.join(local.target_names)})", flush=True)
+    model.fit(X, local.as_frame().Y)
+    report = getattr(model.steps[-1][1] if isinstance(model, Pipeline) else model,
+                     "transfer_report_", None)
+    path = save_model(model, args.out, unit=local.unit)
+    if not args.quiet:
+        if report:
+            print(_describe_transfer(report))
+        print(f"Saved {path}")
+    return 0
+
+
+def _describe_transfer(report):
+    before, after = report.get("rmse_before") or {}, report.get("rmse_after") or {}
+    pairs = [f"{t} {before[t]:.4g} -> {after[t]:.4g}" for t in after if t in before]
+    if not pairs:
+        return f"Transfer report: {report}"
+    where = report.get("evaluated_on", "validation")
+    return f"RMSE on the {where} samples, source model -> fine-tuned: " + ", ".join(pairs)
+
+
+def _predict(args):
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from .datasets import load_spectral_csv
+
+    model = _load_model(args.model, args.device)
+    library = load_spectral_csv(args.csv, target_columns=[], id_column=args.id_column)
+    pred = np.asarray(model.predict(_spectra_for(model, library)), dtype=np.float64)
+    pred = pred.reshape(pred.shape[0], -1)
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    names = getattr(final, "target_names_", None) or [f"target_{i}" for i in range(pred.shape[1])]
+    names = list(names)
+    out = pd.DataFrame(pred, columns=names, index=pd.Index(library.sample_ids, name="sample_id"))
+    out.to_csv(args.out)
+    print(f"Wrote {len(out)} predictions of {', '.join(names)} to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Fitting every model of one target domain: the unit of parallel work."""
+
+import inspect
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from ._per_target import PerTargetRegressor
+from ._spec import final_estimator, final_prefix, param_ending, with_verbosity
+
+__all__ = ["run_domain"]
+
+
+def run_domain(library, domain, specs, tests, verbose, tag=""):
+    """Fit and test every model on one target domain.
+
+    Parameters
+    ----------
+    library : SpectralLibrary
+        The whole library with ``X`` as a DataFrame (wavelength columns).
+    domain : object
+        The target domain.
+    specs : dict of str -> ModelSpec
+    tests : list of ndarray
+        Test rows of each repeat, as positions within the domain.
+    verbose : int
+    tag : str
+        Prefix of the progress lines (``"[2/5]"``).
+
+    Returns
+    -------
+    part : dict of DataFrame
+        ``predictions``, ``learning_curves`` and ``transfer_reports``.
+    """
+    t0 = time.perf_counter()
+    is_local = np.asarray(library.groups == domain)
+    local, global_ = library.subset(is_local), library.subset(~is_local)
+    Yl = local.Y.reset_index(drop=True).astype(np.float64)
+    Yg = global_.Y.reset_index(drop=True).astype(np.float64)
+    if verbose:
+        print(
+            f"{tag} domain {domain!r}: {len(local)} local samples, "
+            f"{len(global_)} global samples, {len(tests)} repeat(s)",
+            flush=True,
+        )
+    out = {"predictions": [], "learning_curves": [], "transfer_reports": []}
+
+    def record(name, est, repeat, test, pred):
+        spec = specs[name]
+        if test is not None:
+            out["predictions"].append(_prediction_rows(
+                domain, repeat, name, spec.training, local, Yl, test, pred))
+        meta = {"domain": domain, "repeat": repeat, "model": name, "training": spec.training}
+        out["learning_curves"] += _learning_curves(est, meta, library.target_names)
+        out["transfer_reports"] += _transfer_reports(est, meta, library.target_names)
+
+    fitted_global = {}
+    for name, spec in specs.items():
+        if spec.training == "global":
+            est = _prepare(spec, verbose)
+            fitted_global[name] = _fit(est, global_.X, Yg, name, domain)
+            record(name, fitted_global[name], pd.NA, None, None)
+
+    for repeat, test in enumerate(tests):
+        train = np.setdiff1d(np.arange(len(local)), test)
+        X_test = local.X.iloc[test]
+        for name, spec in specs.items():
+            if spec.training == "global":
+                est = fitted_global[name]
+            elif spec.training == "local":
+                est = _prepare(spec, verbose)
+                est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat)
+            elif spec.training == "transfer":
+                est = _prepare(spec, verbose, warm_start_from=fitted_global[spec.source])
+                est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat)
+            else:  # spiked
+                est = _prepare(spec, verbose, local_domain=domain)
+                X = pd.concat([global_.X, local.X.iloc[train]])
+                Y = pd.concat([Yg, Yl.iloc[train]], ignore_index=True)
+                groups = np.concatenate([global_.groups, local.groups[train]])
+                est = _fit(est, X, Y, name, domain, repeat, groups=groups)
+            pred = _predict(est, X_test, len(library.target_names))
+            record(name, est if spec.training != "global" else None, repeat, test, pred)
+    if verbose:
+        print(f"{tag} domain {domain!r} done in {time.perf_counter() - t0:.1f} s", flush=True)
+    return {
+        "predictions": pd.concat(out["predictions"], ignore_index=True),
+        "learning_curves": pd.DataFrame(out["learning_curves"]),
+        "transfer_reports": pd.DataFrame(out["transfer_reports"]),
+    }
+
+
+def _prepare(spec, verbose, warm_start_from=None, local_domain=None):
+    """A fresh, unfitted copy of the spec's estimator ready for this fit."""
+    # skorch prints one line per epoch at verbose=1: only at the experiment's
+    # verbose >= 2, so that verbose=1 gives one line per domain.
+    est = with_verbosity(spec.estimator, verbose >= 2)
+    if local_domain is not None:
+        key = param_ending(est, "local_domain")
+        if key is not None:
+            est.set_params(**{key: local_domain})
+    if warm_start_from is not None:
+        # Set after the clone above: clone would copy the fitted model unfitted.
+        est.set_params(**{param_ending(est, "warm_start_from"): warm_start_from})
+    return est if spec.native_missing() else PerTargetRegressor(est)
+
+
+def _fit(est, X, Y, name, domain, repeat=None, groups=None):
+    # Named targets: the CNN names its heads after them, so a global model's
+    # heads match the local ones by property when warm starting.
+    names = list(Y.columns)
+    y = Y.iloc[:, 0] if len(names) == 1 else Y
+    params = {}
+    if groups is not None:
+        inner = est.estimator if isinstance(est, PerTargetRegressor) else est
+        if "groups" in inspect.signature(final_estimator(inner).fit).parameters:
+            params[final_prefix(inner) + "groups"] = groups
+    try:
+        return est.fit(X, y, **params)
+    except Exception as exc:
+        # A note, not a new exception: the caller still sees the original type
+        # (ValueError for bad data) and learns which fit failed.
+        if hasattr(exc, "add_note"):
+            where = f"domain {domain!r}" + ("" if repeat is None else f", repeat {repeat}")
+            exc.add_note(f"while fitting model {name!r} on {where}")
+        raise
+
+
+def _predict(est, X, n_targets):
+    pred = np.asarray(est.predict(X), dtype=np.float64)
+    return pred.reshape(pred.shape[0], n_targets)
+
+
+def _prediction_rows(domain, repeat, name, training, local, Yl, test, pred):
+    n, k = pred.shape
+    names = list(local.target_names)
+    return pd.DataFrame({
+        "domain": domain,
+        "repeat": repeat,
+        "model": name,
+        "training": training,
+        "target": np.repeat(np.asarray(names, dtype=object)[None, :], n, axis=0).ravel(),
+        "sample_id": np.repeat(local.sample_ids[test], k),
+        "observed": Yl.to_numpy()[test].ravel(),
+        "predicted": pred.ravel(),
+    })
+
+
+def _fitted_parts(est, target_names, target=None):
+    """(target, estimator) for every fitted step that may carry a history."""
+    if isinstance(est, PerTargetRegressor):
+        for t, sub in zip(target_names, est.estimators_):
+            yield from _fitted_parts(sub, target_names, t)
+    elif isinstance(est, Pipeline):
+        for _, step in est.steps:
+            yield from _fitted_parts(step, target_names, target)
+    else:
+        yield target, est
+
+
+def _learning_curves(est, meta, target_names):
+    rows = []
+    if est is None:
+        return rows
+    for target, part in _fitted_parts(est, target_names):
+        for entry in getattr(part, "history_", None) or []:
+            rows.append({**meta, "target": target, "epoch": entry.get("epoch"),
+                         "train_loss": entry.get("train_loss"),
+                         "valid_loss": entry.get("valid_loss")})
+    return rows
+
+
+def _transfer_reports(est, meta, target_names):
+    rows = []
+    if est is None:
+        return rows
+    for target, part in _fitted_parts(est, target_names):
+        report = getattr(part, "transfer_report_", None)
+        if report:
+            flat = pd.json_normalize(report, sep=".").iloc[0].to_dict()
+            rows.append({**meta, "target": target, **flat})
+    return rows

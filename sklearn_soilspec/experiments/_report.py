@@ -1,0 +1,230 @@
+"""Plots and the markdown report of an experiment (matplotlib, optional).
+
+Figures are built with :class:`matplotlib.figure.Figure` and saved through the
+Agg canvas, never through pyplot: no window opens and nothing depends on the
+user's backend or on global pyplot state (safe in threads and on servers).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "plot_rmse_bars",
+    "plot_observed_predicted",
+    "plot_learning_curves",
+    "write_report",
+]
+
+
+def _figure(width, height):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(
+            "Plots need matplotlib: pip install 'sklearn-soilspec[plot]'."
+        ) from exc
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_rmse_bars(result):
+    """Bar chart of the pooled RMSE per domain, one panel per property.
+
+    Parameters
+    ----------
+    result : ExperimentResult
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    pooled = result.scores_pooled
+    models = list(result.trainings)
+    domains = list(pd.unique(pooled["domain"]))
+    width = max(5.0, 0.4 * len(domains) * max(1, len(models)) + 2)
+    fig = _figure(width, 3.2 * len(result.targets))
+    axes = fig.subplots(len(result.targets), 1, squeeze=False)[:, 0]
+    bar = 0.8 / max(1, len(models))
+    for ax, target in zip(axes, result.targets):
+        block = pooled[pooled["target"] == target].set_index(["domain", "model"])["rmse"]
+        for j, model in enumerate(models):
+            heights = [block.get((d, model), np.nan) for d in domains]
+            ax.bar(np.arange(len(domains)) + (j - (len(models) - 1) / 2) * bar, heights,
+                   bar, label=model)
+        ax.set_xticks(np.arange(len(domains)), [str(d) for d in domains])
+        ax.set_ylabel(f"RMSE {target}{_unit(result, target)}")
+        ax.set_title(target)
+    axes[0].legend(fontsize="small", ncols=min(4, len(models)))
+    return fig
+
+
+def plot_observed_predicted(result):
+    """Observed vs predicted test values, pooled over domains and repeats.
+
+    One row per property, one column per model; the 1:1 line and the pooled
+    RMSE and R2 are drawn in each panel.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    from ._metrics import r2, rmse
+
+    preds = result.predictions
+    models = list(result.trainings)
+    fig = _figure(2.4 * len(models) + 0.5, 2.4 * len(result.targets) + 0.3)
+    axes = fig.subplots(len(result.targets), len(models), squeeze=False)
+    for i, target in enumerate(result.targets):
+        rows = preds[preds["target"] == target]
+        obs_all = rows["observed"].to_numpy(dtype=float)
+        finite = obs_all[np.isfinite(obs_all)]
+        lims = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            sub = rows[rows["model"] == model]
+            obs, pred = sub["observed"].to_numpy(float), sub["predicted"].to_numpy(float)
+            for domain, part in sub.groupby("domain", sort=False):
+                ax.scatter(part["observed"], part["predicted"], s=8, alpha=0.6, label=str(domain))
+            ax.plot(lims, lims, color="0.3", lw=0.8)
+            ax.set_title(f"{model}\nRMSE {rmse(obs, pred):.3g}, R² {r2(obs, pred):.2f}",
+                         fontsize="small")
+            if j == 0:
+                ax.set_ylabel(f"predicted {target}")
+            if i == len(result.targets) - 1:
+                ax.set_xlabel(f"observed {target}")
+    axes[0, 0].legend(fontsize="x-small", title="domain", title_fontsize="x-small")
+    return fig
+
+
+def plot_learning_curves(result, repeat=0):
+    """Validation loss over epochs: transfer against local training.
+
+    The study's view of positive or negative transfer: a transfer model
+    whose curve starts and stays below the local model's has gained from
+    the global library. One panel per domain, for the first repeat
+    (``repeat``); training losses are dashed.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure or None
+        None when no local or transfer model recorded a history.
+    """
+    curves = result.learning_curves
+    if curves.empty:
+        return None
+    curves = curves[curves["training"].isin(["local", "transfer"]) & (curves["repeat"] == repeat)]
+    if curves.empty:
+        return None
+    domains = list(pd.unique(curves["domain"]))
+    ncols = min(3, len(domains))
+    nrows = -(-len(domains) // ncols)
+    fig = _figure(4.0 * ncols, 3.0 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for ax, domain in zip(axes, domains):
+        sub = curves[curves["domain"] == domain]
+        groups = sub.groupby(["model", "target"], dropna=False, sort=False)
+        for k, ((model, target), part) in enumerate(groups):
+            label = model if pd.isna(target) else f"{model} ({target})"
+            color = f"C{k}"
+            ax.plot(part["epoch"], part["valid_loss"], color=color, label=f"{label} valid")
+            ax.plot(part["epoch"], part["train_loss"], color=color, ls="--", lw=0.8)
+        ax.set_title(str(domain))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (dashed: training)")
+        ax.legend(fontsize="x-small")
+    for ax in axes[len(domains):]:
+        ax.set_visible(False)
+    return fig
+
+
+def write_report(result, folder):
+    """Write CSV tables, PNG figures and ``report.md`` into ``folder``.
+
+    Parameters
+    ----------
+    result : ExperimentResult
+    folder : str or path-like
+
+    Returns
+    -------
+    path : pathlib.Path
+        The markdown report.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result.to_csv(folder)
+    figures = {
+        "rmse_bars.png": ("RMSE per domain, property and model", plot_rmse_bars(result)),
+        "observed_predicted.png": ("Observed vs predicted (test sets)",
+                                   plot_observed_predicted(result)),
+        "learning_curves.png": ("Validation loss: transfer vs local", plot_learning_curves(result)),
+    }
+    for name, (_, fig) in figures.items():
+        if fig is not None:
+            fig.savefig(folder / name, dpi=110)
+
+    pooled = result.scores_pooled
+    rmse_table = pooled.pivot_table(index=["domain", "target"], columns="model", values="rmse",
+                                    sort=False).reindex(columns=list(result.trainings))
+    lines = [
+        "# Localisation experiment",
+        "",
+        "Global, local and transfer models compared on each domain's held-out test samples "
+        "(protocol of Padarian, Minasny & McBratney 2019).",
+        "",
+        "## Summary",
+        "",
+        "```",
+        result.summary(),
+        "```",
+        "",
+        "## Transfer against the best non-transfer model",
+        "",
+        "Negative `rmse_change_pct` means transfer is better; `p_value`: paired bootstrap of the "
+        "RMSE difference over test samples (two-sided).",
+        "",
+        _markdown(result.comparison),
+        "",
+        "## RMSE (test predictions pooled over repeats)",
+        "",
+        _markdown(rmse_table.reset_index()),
+        "",
+    ]
+    for name, (title, fig) in figures.items():
+        if fig is not None:
+            lines += [f"## {title}", "", f"![{title}]({name})", ""]
+    lines += [
+        "## Files",
+        "",
+        "`scores.csv` (per repeat), `scores_pooled.csv`, `comparison.csv`, `predictions.csv`, "
+        "`learning_curves.csv`, `transfer_reports.csv`.",
+        "",
+    ]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _unit(result, target):
+    unit = result.config.get("target_units", {}).get(target)
+    return f" ({unit})" if unit and len(unit) < 12 else ""
+
+
+def _markdown(df):
+    """A DataFrame as a GitHub markdown table (no extra dependency)."""
+    if df.empty:
+        return "_(none)_"
+
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.4g}"
+        return "" if v is None or v is pd.NA else str(v)
+
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

@@ -1,0 +1,153 @@
+"""How a model takes part in a localisation experiment."""
+
+from dataclasses import dataclass
+
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+__all__ = ["ModelSpec"]
+
+TRAININGS = ("local", "global", "spiked", "transfer")
+MISSING_TARGETS = ("auto", "native", "per_target")
+
+
+@dataclass
+class ModelSpec:
+    """A model of the experiment and the data it is trained on.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        Any scikit-learn regressor or Pipeline; it is cloned for every fit.
+    training : {"local", "global", "spiked", "transfer"}, default="local"
+        ``"local"``: the target domain's training rows only.
+        ``"global"``: every other domain (never the target domain).
+        ``"spiked"``: every other domain plus the local training rows; the
+        domain labels are passed as ``fit(..., groups=...)`` when the final
+        estimator's ``fit`` takes ``groups`` and any parameter ending in
+        ``local_domain`` is set to the target domain (for
+        :class:`~sklearn_soilspec.baselines.SpikedRegressor`).
+        ``"transfer"``: the local training rows, starting from the fitted
+        ``source`` model: the parameter ending in ``warm_start_from`` (so a
+        Pipeline works) is set to that fitted model.
+    source : str, default=None
+        For ``training="transfer"``: name of the ``"global"`` model to start
+        from. It is fitted once per target domain and shared by every
+        transfer model that names it.
+    missing_targets : {"auto", "native", "per_target"}, default="auto"
+        ``"native"``: the estimator accepts NaN targets itself (the masked
+        multi-task loss of
+        :class:`~sklearn_soilspec.neural.SpectralCNNRegressor`).
+        ``"per_target"``: it is wrapped in :class:`PerTargetRegressor`, one
+        fit per property on the rows where it was measured. ``"auto"``:
+        native for the package's NaN-aware regressors (SpectralCNNRegressor,
+        PLSRegressionCV, MemoryBasedRegressor, and SpikedRegressor around one
+        of them; alone or last in a Pipeline), per-target otherwise.
+
+    Examples
+    --------
+    >>> from sklearn.cross_decomposition import PLSRegression
+    >>> from sklearn_soilspec.experiments import ModelSpec
+    >>> ModelSpec(PLSRegression(n_components=5), training="global").training
+    'global'
+    """
+
+    estimator: object
+    training: str = "local"
+    source: str = None
+    missing_targets: str = "auto"
+
+    def check(self, name, specs):
+        """Raise a ValueError naming ``name`` if this spec cannot run in ``specs``."""
+        if not (hasattr(self.estimator, "fit") and hasattr(self.estimator, "predict")):
+            raise ValueError(f"Model {name!r}: {self.estimator!r} has no fit/predict.")
+        if self.training not in TRAININGS:
+            raise ValueError(
+                f"Model {name!r}: training must be one of {TRAININGS}, got {self.training!r}."
+            )
+        if self.missing_targets not in MISSING_TARGETS:
+            raise ValueError(
+                f"Model {name!r}: missing_targets must be one of {MISSING_TARGETS}, "
+                f"got {self.missing_targets!r}."
+            )
+        if self.training != "transfer":
+            return
+        src = specs.get(self.source)
+        if src is None or src.training != "global":
+            globals_ = [k for k, s in specs.items() if s.training == "global"]
+            raise ValueError(
+                f"Model {name!r}: source must name a 'global' model of the experiment "
+                f"({globals_}), got {self.source!r}."
+            )
+        if param_ending(self.estimator, "warm_start_from") is None:
+            raise ValueError(
+                f"Model {name!r}: training='transfer' needs an estimator with a "
+                "`warm_start_from` parameter (a SpectralCNNRegressor or a Pipeline "
+                "ending in one)."
+            )
+
+    def native_missing(self):
+        if self.missing_targets != "auto":
+            return self.missing_targets == "native"
+        return handles_missing_targets(self.estimator)
+
+
+# The package's regressors that mask NaN targets themselves (the CNN's masked
+# loss, PLS1 per property on its observed rows, MBL per property).
+_NAN_AWARE = ("SpectralCNNRegressor", "PLSRegressionCV", "MemoryBasedRegressor")
+
+
+def handles_missing_targets(est):
+    est = final_estimator(est)
+    cls = type(est)
+    if not cls.__module__.startswith("sklearn_soilspec."):
+        return False
+    if cls.__name__ == "SpikedRegressor":
+        # Spiking only reweights rows: NaN handling is the inner model's.
+        return handles_missing_targets(est.estimator)
+    return cls.__name__ in _NAN_AWARE
+
+
+def as_spec(model):
+    """A ModelSpec from a ModelSpec or a bare estimator (trained locally)."""
+    return model if isinstance(model, ModelSpec) else ModelSpec(model)
+
+
+def final_estimator(est):
+    while isinstance(est, Pipeline):
+        est = est.steps[-1][1]
+    return est
+
+
+def final_prefix(est):
+    """The ``step__`` prefix that routes a fit parameter to the final estimator."""
+    prefix = ""
+    while isinstance(est, Pipeline):
+        name, est = est.steps[-1]
+        prefix += f"{name}__"
+    return prefix
+
+
+def param_ending(est, suffix):
+    """Name of the (nested) parameter ending in ``suffix``, shortest first, or None."""
+    names = [k for k in est.get_params(deep=True) if k == suffix or k.endswith("__" + suffix)]
+    return min(names, key=len) if names else None
+
+
+def with_verbosity(est, level):
+    """A clone of ``est`` whose estimators' ``verbose`` parameters are ``level``.
+
+    Pipelines are left alone: their ``verbose`` prints step timings, which is
+    not what an experiment's verbosity is about.
+    """
+    est = clone(est)
+    params = est.get_params(deep=True)
+    new = {}
+    for key, value in params.items():
+        if not (key == "verbose" or key.endswith("__verbose")):
+            continue
+        owner = est if key == "verbose" else params[key.rsplit("__", 1)[0]]
+        if isinstance(owner, Pipeline):
+            continue
+        new[key] = bool(level) if isinstance(value, bool) else int(level)
+    return est.set_params(**new) if new else est

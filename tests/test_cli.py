@@ -1,0 +1,147 @@
+"""The `soilspec` command, run in-process on small real data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sklearn_soilspec import cli
+from sklearn_soilspec.datasets import load_limesoda_spectra
+from sklearn_soilspec.transfer import load_model
+
+torch.set_num_threads(1)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """CSV files cut from two LimeSoDa vis-NIR sites, and the models trained on them."""
+    folder = tmp_path_factory.mktemp("cli")
+    lib = load_limesoda_spectra(sites=["MG.44", "SSP.58"]).as_frame()
+    frame = pd.concat([lib.X, lib.Y], axis=1)
+    frame.insert(0, "site", lib.groups)
+    frame.insert(0, "id", lib.sample_ids)
+    paths = {"library": folder / "library.csv", "local": folder / "local.csv",
+             "spectra": folder / "spectra.csv", "coarse": folder / "coarse.csv",
+             "model": folder / "global.soilspec", "local_model": folder / "local.soilspec"}
+    frame.to_csv(paths["library"], index=False)
+    frame[frame["site"] == "MG.44"].drop(columns="site").to_csv(paths["local"], index=False)
+    spectra = frame[frame["site"] == "SSP.58"][["id", *lib.X.columns]]
+    spectra.rename(columns={c: f"wl_{c}" for c in lib.X.columns}).to_csv(paths["spectra"],
+                                                                         index=False)
+    # Every other wavelength (ends kept): predict must interpolate onto the model's grid.
+    keep = ["id", *lib.X.columns[::2], lib.X.columns[-1]]
+    spectra[keep].to_csv(paths["coarse"], index=False)
+    paths["X_ssp"] = spectra[list(lib.X.columns)]
+    return paths
+
+
+def _run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr()
+
+
+def test_localise_end_to_end(files, tmp_path, capsys):
+    out = tmp_path / "report"
+    code, io = _run(["localise", "--data", "csv", "--path", files["library"],
+                     "--group-column", "site", "--id-column", "id",
+                     "--models", "plsr_local", "cnn_transfer", "--epochs", "2",
+                     "--out", out], capsys)
+    assert code == 0, io.err
+    assert "[1/2] domain 'MG.44'" in io.out and "cnn_transfer better than" in io.out
+    assert (out / "report.md").is_file()
+    for png in ("rmse_bars.png", "observed_predicted.png", "learning_curves.png"):
+        assert (out / png).read_bytes().startswith(PNG_SIGNATURE)
+    pooled = pd.read_csv(out / "scores_pooled.csv")
+    assert set(pooled["model"]) == {"plsr_local", "cnn_global", "cnn_transfer"}
+    assert len(pooled) == 3 * 2 * 3  # models x domains x properties
+
+
+def test_train_global_fine_tune_predict(files, capsys):
+    code, io = _run(["train-global", "--data", "csv", "--path", files["library"],
+                     "--group-column", "site", "--id-column", "id", "--exclude-domains", "MG.44",
+                     "--epochs", "2", "--out", files["model"], "--quiet"], capsys)
+    assert code == 0, io.err
+    glob = load_model(files["model"])
+    assert glob.steps[-1][1].training_summary_["n_samples"] == 58  # SSP.58 only
+    assert glob.steps[-1][1].target_names_ == ["OC", "pH", "clay"]
+
+    code, io = _run(["fine-tune", files["model"], files["local"], "--id-column", "id",
+                     "--epochs", "2", "--out", files["local_model"]], capsys)
+    assert code == 0, io.err
+    assert "source model -> fine-tuned: OC" in io.out
+    local = load_model(files["local_model"])
+    assert local.get_params()[f"{local.steps[-1][0]}__freeze_layers"] == "features"
+    assert not np.allclose(local.predict(files["X_ssp"]), glob.predict(files["X_ssp"]))
+
+    pred_csv = files["local_model"].with_name("pred.csv")
+    code, io = _run(["predict", files["local_model"], files["spectra"], "--id-column", "id",
+                     "--out", pred_csv], capsys)
+    assert code == 0, io.err
+    pred = pd.read_csv(pred_csv)
+    assert list(pred.columns) == ["sample_id", "OC", "pH", "clay"]
+    assert len(pred) == 58 and pred["sample_id"].str.startswith("SSP.58").all()
+    np.testing.assert_allclose(pred[["OC", "pH", "clay"]], local.predict(files["X_ssp"]),
+                               rtol=1e-5)
+
+    # Spectra on a coarser grid are interpolated onto the model's.
+    code, io = _run(["predict", files["local_model"], files["coarse"], "--id-column", "id",
+                     "--out", pred_csv], capsys)
+    assert code == 0, io.err
+    coarse = pd.read_csv(pred_csv)
+    assert len(coarse) == 58
+    np.testing.assert_allclose(coarse["clay"], pred["clay"], rtol=0.1)
+
+
+@pytest.mark.parametrize("command", ["localise", "train-global", "fine-tune", "predict"])
+def test_every_command_has_help(command, capsys):
+    code, io = _run([command, "--help"], capsys)
+    assert code == 0
+    assert f"usage: soilspec {command}" in io.out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "choose a command"),
+        (["localise", "--repeats", "0"], "--repeats: expected a positive integer"),
+        (["localise", "--data", "nope"], "argument --data: invalid choice: 'nope'"),
+        (["localise", "--test-size", "2"], "expected a number in (0, 1)"),
+        (["localise", "--data", "csv"], "--data csv needs --path"),
+        (["localise", "--models", "svm"], "Unknown models ['svm']"),
+        (["localise", "--data", "csv", "--path", "{tmp}/missing.csv"], "No such file or folder"),
+        (["localise", "--data", "csv", "--path", "{library}", "--group-column", "site",
+          "--targets", "CEC"], "CEC"),
+        (["localise", "--data", "csv", "--path", "{library}", "--group-column", "site",
+          "--models", "plsr_local", "--domains", "XX"], "Unknown target domains ['XX']"),
+        (["train-global", "--data", "csv", "--path", "{library}", "--group-column", "site",
+          "--exclude-domains", "XX"], "Unknown domains ['XX']"),
+        (["predict", "{tmp}/missing.soilspec", "{spectra}"], "No such model file"),
+        (["predict", "{library}", "{spectra}"], "library.csv"),
+        (["fine-tune", "{model}", "{spectra}", "--id-column", "id"], "no property column"),
+        (["fine-tune", "{model}"], "the following arguments are required: csv"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(argv, message, files, tmp_path, capsys):
+    if "{model}" in argv and not files["model"].exists():
+        pytest.skip("needs the model of test_train_global_fine_tune_predict")
+    names = {k: str(v) for k, v in files.items() if k != "X_ssp"}
+    argv = [a.format(tmp=tmp_path, **names) for a in argv]
+    code, io = _run(argv, capsys)
+    assert code == 2
+    lines = io.err.strip().splitlines()
+    assert len(lines) == 1, io.err
+    assert lines[0].startswith("soilspec: error:")
+    assert message in lines[0]
+    assert "Traceback" not in io.err
+
+
+@pytest.mark.slow
+def test_localise_without_arguments_runs_the_bundled_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, io = _run(["localise"], capsys)
+    assert code == 0, io.err
+    pooled = pd.read_csv(tmp_path / "soilspec-report" / "scores_pooled.csv")
+    assert set(pooled["domain"]) == set(cli.DEFAULT_LIMESODA_DOMAINS["limesoda-visnir"])
+    assert pooled["model"].nunique() == 7
