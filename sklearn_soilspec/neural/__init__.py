@@ -1,0 +1,18 @@
+"""Multi-task CNNs for soil spectra, as scikit-learn regressors (on skorch).
+
+The torch modules have named layer groups (``features``, ``shared``,
+``heads.<target>``) so that :mod:`sklearn_soilspec.transfer` can warm-start
+and freeze them by name.
+"""
+
+from ._loss import MaskedMultiTaskMSELoss
+from ._modules import SpectralConv1d, SpectrogramConv2d
+from ._regressor import SpectralCNNRegressor, nan_r2_score
+
+__all__ = [
+    "MaskedMultiTaskMSELoss",
+    "SpectralCNNRegressor",
+    "SpectralConv1d",
+    "SpectrogramConv2d",
+    "nan_r2_score",
+]
