@@ -110,6 +110,16 @@ def resolve_wavelengths(wavelengths=None, feature_names=None, n_features=None, r
     Returns
     -------
     wavelengths : ndarray of shape (n_features,) or None
+
+    Examples
+    --------
+    >>> from sklearn_soilspec.preprocessing import resolve_wavelengths
+    >>> resolve_wavelengths(feature_names=["wl_400", "wl_402"], n_features=2)
+    array([400., 402.])
+    >>> resolve_wavelengths([400, 402, 404], n_features=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Wrong wavelength count: `wavelengths` gives 3 wavelengths but X has 2 columns.
     """
     if wavelengths is not None:
         wl = np.asarray(wavelengths, dtype=np.float64).ravel()
@@ -161,6 +171,13 @@ def check_wavelength_grid(wavelengths, name="wavelengths"):
     ------
     ValueError
         If the axis has repeated values or is not monotonic.
+
+    Examples
+    --------
+    >>> from sklearn_soilspec.preprocessing import check_wavelength_grid
+    >>> wl, order = check_wavelength_grid([4000.0, 3996.0, 3992.0])
+    >>> wl[order]
+    array([3992., 3996., 4000.])
     """
     wl = np.asarray(wavelengths, dtype=np.float64).ravel()
     if wl.size >= 2:
