@@ -1,6 +1,7 @@
 """Sphinx configuration for sklearn-soilspec."""
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
@@ -22,7 +23,7 @@ extensions = [
 ]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 # Parameter types such as "array-like of shape (n_samples,)" are prose, not references.
@@ -30,8 +31,45 @@ numpydoc_xref_param_type = False
 
 intersphinx_mapping = {}
 
-templates_path = []
+templates_path = ["_templates"]
 exclude_patterns = ["_build", "generated/*.examples"]
 html_theme = "alabaster"
-html_static_path = []
+html_static_path = ["_static"]
 nitpicky = False
+
+# scikit-learn adds set_fit_request & co. to every estimator class; their
+# docstrings point into scikit-learn's own glossary and say nothing specific.
+_SKIPPED_MEMBERS = re.compile(r"^set_\w+_request$")
+
+# "ndarray of shape (n_features_in_,)": a trailing underscore before a comma or
+# parenthesis is reST for a hyperlink reference; escape it in parameter lines.
+_PARAM_LINE = re.compile(r"^(\s*\*\*[^*]+\*\* : )(.*)$")
+_TRAILING_UNDERSCORE = re.compile(r"(\w)_(?=[,)\s]|$)")
+
+
+# Methods inherited from the package's private bases (fit, transform,
+# get_feature_names_out) are documented; those from scikit-learn, torch and
+# skorch (get_params, set_output, nn.Module's API) are theirs to document.
+_FOREIGN = ("sklearn.", "torch.", "skorch.", "builtins")
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    if _SKIPPED_MEMBERS.match(name):
+        return True
+    module = getattr(obj, "__module__", None) or ""
+    if module.startswith(_FOREIGN):
+        return True
+    return None
+
+
+def _escape_underscores(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        m = _PARAM_LINE.match(line)
+        if m:
+            lines[i] = m.group(1) + _TRAILING_UNDERSCORE.sub(r"\1\\_", m.group(2))
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_member)
+    # After numpydoc (priority 500) has turned sections into parameter lists.
+    app.connect("autodoc-process-docstring", _escape_underscores, priority=600)
