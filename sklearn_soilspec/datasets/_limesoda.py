@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..preprocessing import resample_spectra
+from ..preprocessing._grid import _grid_from_range
 from ._common import reflectance_to_absorbance
 from ._library import SpectralLibrary
 
@@ -153,6 +154,39 @@ def _default_grid(axes, kind):
     return grid[::-1] if kind == "mir" else grid
 
 
+def _explicit_grid(grid, axes, unit):
+    """The axis a user's ``grid`` asks for, checked against every site's range."""
+    if isinstance(grid, tuple) and len(grid) == 3:
+        try:
+            target = _grid_from_range(*(float(v) for v in grid))
+        except ValueError as exc:
+            # The resampler's message names its own parameter, target.
+            raise ValueError(str(exc).replace("target=", "grid=", 1)) from None
+        asked = f"grid={grid!r}"
+    else:
+        target = np.asarray(grid, dtype=np.float64).ravel()
+        if target.size == 0 or not np.all(np.isfinite(target)):
+            raise ValueError("grid must hold at least one finite wavelength.")
+        asked = "The grid"
+    lo, hi = target.min(), target.max()
+    # Same slack as resample_spectra: rounding in stored axis values.
+    short = {s: (a.min(), a.max()) for s, a in axes.items()
+             if lo < a.min() - 1e-6 or hi > a.max() + 1e-6}
+    if short:
+        common = (max(a.min() for a in axes.values()), min(a.max() for a in axes.values()))
+        where = ", ".join(f"{s} ({a:g}-{b:g})" for s, (a, b) in short.items())
+        hint = (
+            f"choose a grid inside {common[0]:g}-{common[1]:g} {unit}, the range every "
+            "selected site covers, or leave grid=None"
+            if common[0] < common[1] else "choose other sites"
+        )
+        raise ValueError(
+            f"{asked} asks for {target[0]:g}-{target[-1]:g} {unit} ({target.size} points), "
+            f"outside the range measured at {where}: spectra are not extrapolated; {hint}."
+        )
+    return target
+
+
 def load_limesoda_spectra(
     kind="visnir",
     sites=None,
@@ -176,8 +210,11 @@ def load_limesoda_spectra(
     sites : list of str, default=None
         Sites to include; default all of ``kind``. RP.62 and SA.112 (kriged
         on-the-go NIR, 1000-2400 nm) can be named explicitly.
-    grid : array-like, "native" or None, default=None
-        Target axis (nm, or cm-1 for MIR). ``None``: the range every selected
+    grid : array-like, tuple (start, stop, step), "native" or None, default=None
+        Target axis (nm, or cm-1 for MIR). A tuple of three numbers is a
+        range, ``stop`` included when it lies on the grid, as in
+        :class:`~sklearn_soilspec.preprocessing.WavelengthResampler`; a list
+        or array is the grid itself. ``None``: the range every selected
         site covers, at 5 nm (vis-NIR; 435-1700 nm for the default sites,
         since SP.231 stops at 1700 nm) or 4 cm-1 (MIR, descending; 3796-752).
         ``"native"``: keep the stored axis (all sites must share it).
@@ -220,6 +257,8 @@ def load_limesoda_spectra(
     array([ 435., 1700.])
     >>> lib.domains.tolist()[:3]
     ['CV.98', 'MG.44', 'SC.93']
+    >>> load_limesoda_spectra(sites="SC.93", grid=(500, 2400, 10)).X.shape
+    (93, 191)
     >>> mir = load_limesoda_spectra("mir", as_frame=False)
     >>> mir.unit, mir.X.shape, mir.wavelengths[[0, -1]]
     ('cm-1', (389, 762), array([3796.,  752.]))
@@ -240,6 +279,7 @@ def load_limesoda_spectra(
     if not sites:
         raise ValueError("sites is empty; name at least one LimeSoDa site.")
     is_mir = kind == "mir"
+    unit = "cm-1" if is_mir else "nm"
     for s in sites:
         if (_kind_of(s) == "mir") != is_mir:
             raise ValueError(
@@ -260,7 +300,7 @@ def load_limesoda_spectra(
     elif grid is None:
         target_axis = _default_grid(axes, "mir" if is_mir else "visnir")
     else:
-        target_axis = np.asarray(grid, dtype=np.float64).ravel()
+        target_axis = _explicit_grid(grid, dict(zip(sites, axes)), unit)
 
     conversions, blocks = [], []
     for s in sites:
@@ -274,7 +314,6 @@ def load_limesoda_spectra(
         else:
             blocks.append(Rg / 100.0)
     X = np.vstack(blocks).astype(np.float32)
-    unit = "cm-1" if is_mir else "nm"
     conversions.append(
         f"Spectra of {len(sites)} sites linearly interpolated onto "
         f"{target_axis[0]:g}-{target_axis[-1]:g} {unit} ({target_axis.size} points)."

@@ -41,6 +41,26 @@ def plot_rmse_bars(result):
     Returns
     -------
     fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn_soilspec.datasets import SpectralLibrary
+    >>> from sklearn_soilspec.experiments import LocalisationExperiment, ModelSpec, plot_rmse_bars
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 10))
+    >>> lib = SpectralLibrary(X=X, Y=X[:, :1] + 0.1 * rng.normal(size=(80, 1)),
+    ...                       groups=np.repeat(["a", "b"], 40),
+    ...                       wavelengths=np.arange(400.0, 410.0), target_names=["OC"])
+    >>> result = LocalisationExperiment(
+    ...     models={"local": Ridge(), "global": ModelSpec(Ridge(), training="global")},
+    ...     n_repeats=2, verbose=0).run(lib)
+    >>> fig = plot_rmse_bars(result)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['OC']
+    >>> import os, tempfile
+    >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "rmse.png"))
     """
     pooled = result.scores_pooled
     models = list(result.trainings)
@@ -68,9 +88,33 @@ def plot_observed_predicted(result):
     One row per property, one column per model; the 1:1 line and the pooled
     RMSE and R2 are drawn in each panel.
 
+    Parameters
+    ----------
+    result : ExperimentResult
+
     Returns
     -------
     fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn_soilspec.datasets import SpectralLibrary
+    >>> from sklearn_soilspec.experiments import LocalisationExperiment, ModelSpec, plot_observed_predicted
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 10))
+    >>> lib = SpectralLibrary(X=X, Y=X[:, :1] + 0.1 * rng.normal(size=(80, 1)),
+    ...                       groups=np.repeat(["a", "b"], 40),
+    ...                       wavelengths=np.arange(400.0, 410.0), target_names=["OC"])
+    >>> result = LocalisationExperiment(
+    ...     models={"local": Ridge(), "global": ModelSpec(Ridge(), training="global")},
+    ...     n_repeats=2, verbose=0).run(lib)
+    >>> fig = plot_observed_predicted(result)
+    >>> len(fig.axes)  # one property x two models
+    2
+    >>> import os, tempfile
+    >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "observed_predicted.png"))
     """
     from ._metrics import r2, rmse
 
@@ -108,10 +152,41 @@ def plot_learning_curves(result, repeat=0):
     the global library. One panel per domain, for the first repeat
     (``repeat``); training losses are dashed.
 
+    Parameters
+    ----------
+    result : ExperimentResult
+    repeat : int, default=0
+        Which repeat's curves to draw.
+
     Returns
     -------
     fig : matplotlib.figure.Figure or None
         None when no local or transfer model recorded a history.
+
+    Examples
+    --------
+    A global network, and local and transfer ones on each domain (tiny, for
+    speed):
+
+    >>> import numpy as np
+    >>> from sklearn_soilspec.datasets import SpectralLibrary
+    >>> from sklearn_soilspec.experiments import (LocalisationExperiment, ModelSpec,
+    ...                                           plot_learning_curves)
+    >>> from sklearn_soilspec.neural import SpectralCNNRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 16))
+    >>> lib = SpectralLibrary(X=X, Y=X[:, :1], groups=np.repeat(["a", "b"], 30),
+    ...                       wavelengths=np.arange(400.0, 416.0), target_names=["OC"])
+    >>> cnn = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
+    ...                                           "head_units": 8}, max_epochs=2, random_state=0)
+    >>> models = {"local": cnn, "global": ModelSpec(cnn, training="global"),
+    ...           "transfer": ModelSpec(cnn, training="transfer", source="global")}
+    >>> result = LocalisationExperiment(models=models, n_repeats=1, verbose=0).run(lib)
+    >>> fig = plot_learning_curves(result)
+    >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    ['a', 'b']
+    >>> import os, tempfile
+    >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "learning_curves.png"))
     """
     curves = result.learning_curves
     if curves.empty:
@@ -153,6 +228,29 @@ def write_report(result, folder):
     -------
     path : pathlib.Path
         The markdown report.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn_soilspec.datasets import SpectralLibrary
+    >>> from sklearn_soilspec.experiments import LocalisationExperiment, ModelSpec, write_report
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 10))
+    >>> lib = SpectralLibrary(X=X, Y=X[:, :1] + 0.1 * rng.normal(size=(80, 1)),
+    ...                       groups=np.repeat(["a", "b"], 40),
+    ...                       wavelengths=np.arange(400.0, 410.0), target_names=["OC"])
+    >>> result = LocalisationExperiment(
+    ...     models={"local": Ridge(), "global": ModelSpec(Ridge(), training="global")},
+    ...     n_repeats=2, verbose=0).run(lib)
+    >>> import os, tempfile
+    >>> path = write_report(result, tempfile.mkdtemp())
+    >>> path.name
+    'report.md'
+    >>> sorted(f for f in os.listdir(path.parent) if f.endswith(".png"))
+    ['observed_predicted.png', 'rmse_bars.png']
+    >>> path.read_text().splitlines()[0]
+    '# Localisation experiment'
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,16 @@ class SpectralConv1d(_MultiTaskNet):
         Width of each property's hidden layer.
     head_dropout : float, default=0.2
         Dropout inside each head.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_soilspec.neural import SpectralConv1d
+    >>> net = SpectralConv1d(200, ["OC", "clay"], channels=(8, 16)).eval()
+    >>> net(torch.randn(5, 200)).shape
+    torch.Size([5, 2])
+    >>> len(net.features), list(net.heads)
+    (2, ['OC', 'clay'])
     """
 
     def __init__(self, n_features, target_names, channels=(16, 32, 64), kernel_size=7,
@@ -146,6 +156,19 @@ class SpectrogramConv2d(_MultiTaskNet):
         Width of each property's hidden layer.
     head_dropout : float, default=0.2
         Dropout inside each head.
+
+    Examples
+    --------
+    A 251-point spectrum with the default spectrogram window gives 51 x 4
+    images: the time axis is pooled twice, the frequency axis three times.
+
+    >>> import torch
+    >>> from sklearn_soilspec.neural import SpectrogramConv2d
+    >>> net = SpectrogramConv2d((51, 4), ["OC", "pH"]).eval()
+    >>> net(torch.randn(5, 51 * 4)).shape
+    torch.Size([5, 2])
+    >>> [m.kernel_size for m in net.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    [(2, 2), (2, 2), (2, 1)]
     """
 
     def __init__(self, image_shape, target_names, channels=((32,), (64, 64), (128, 128)),
