@@ -58,7 +58,9 @@ class SNV(SpectralTransformer):
 
     def _transform(self, X):
         out = X - X.mean(axis=1, keepdims=True)
-        std = np.sqrt(np.mean(out * out, axis=1, keepdims=True))
+        # einsum accumulates in float64 without a full-size out * out temporary.
+        ssq = np.einsum("ij,ij->i", out, out, dtype=np.float64)[:, None]
+        std = np.sqrt(ssq / out.shape[1]).astype(out.dtype)
         flat = std[:, 0] <= np.finfo(X.dtype).tiny
         if flat.any():
             raise _flat_rows_error(np.flatnonzero(flat), "standard deviation 0")
