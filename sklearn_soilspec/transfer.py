@@ -16,7 +16,9 @@ convention) holding
     Format name and version, package version, the estimator's parameters
     and fitted values (target names and scaling, input shape, wavelength
     grid and unit, training summary and validation curve), and each
-    preprocessing step as a class path, its parameters and fitted values.
+    preprocessing step as a class path, its parameters, fitted values and
+    ``set_output`` configuration. Parameters holding live objects
+    (``warm_start_from``, ``accelerator``) are not stored.
 ``weights.pt``
     A flat ``{name: tensor}`` dict written by :func:`torch.save`: the
     network's ``state_dict`` (``module.<name>``) and every fitted numeric
@@ -168,17 +170,32 @@ def check_input_contract(estimator, source):
 
 @dataclass
 class WarmStart:
-    """What a fit copies from its source: scalers, carried and new heads."""
+    """What a fit copies from its source: scalers, carried and new heads.
+
+    ``head_rescale`` maps each carried head's output from the source's
+    target scaling to the local one (``restandardize_targets``):
+    ``(factor, shift)`` with ``z_local = factor * z_source + shift``.
+    """
 
     source: object
     x_scaler: tuple
     y_scaler: tuple
     carried: list = field(default_factory=list)
     new: list = field(default_factory=list)
+    domain_standardized: bool = False
+    head_rescale: dict = field(default_factory=dict)
 
     @classmethod
-    def from_estimator(cls, estimator, Y):
+    def from_estimator(cls, estimator, X, Y):
         """Resolve ``estimator.warm_start_from`` and check it against the local data.
+
+        A source trained with per-domain standardisation
+        (``domain_standardize=True`` and domains) learnt within-domain
+        relations: the local data is then standardised with its own input and
+        target statistics. Otherwise the source's input scaling is kept (its
+        filters were learnt on it) and its target scaling too, unless
+        ``restandardize_targets`` re-expresses the carried heads in the local
+        one.
 
         Returns None when the estimator has no warm start.
         """
@@ -191,18 +208,27 @@ class WarmStart:
             n for n in names if n in source.target_names_
         ]
         new = [n for n in names if n not in carried]
+        mean, scale = _nan_scaler(Y)
+        if getattr(source, "domain_standardized_", False) and estimator.domain_standardize:
+            x_scaler = estimator._fit_x_scaler(X) if source.x_mean_ is not None else (None, None)
+            return cls(source, x_scaler, (mean, scale), carried, new, domain_standardized=True)
         # The input scaling is the source's: its filters were learnt on it.
         x_scaler = (
             (None, None)
             if source.x_mean_ is None
             else (source.x_mean_.copy(), source.x_scale_.copy())
         )
-        mean, scale = _nan_scaler(Y)
+        rescale = {}
         for j, n in enumerate(names):
             if n in carried:
                 k = source.target_names_.index(n)
-                mean[j], scale[j] = source.y_mean_[k], source.y_scale_[k]
-        return cls(source, x_scaler, (mean, scale), carried, new)
+                if estimator.restandardize_targets:
+                    # z_loc = (z_src * s_src + m_src - m_loc) / s_loc
+                    s_src, m_src = source.y_scale_[k], source.y_mean_[k]
+                    rescale[n] = (s_src / scale[j], (m_src - mean[j]) / scale[j])
+                else:
+                    mean[j], scale[j] = source.y_mean_[k], source.y_scale_[k]
+        return cls(source, x_scaler, (mean, scale), carried, new, head_rescale=rescale)
 
     def copy_weights(self, module):
         """Load the source's features, trunk and carried heads into ``module``."""
@@ -211,6 +237,54 @@ class WarmStart:
         module.shared.load_state_dict(src.shared.state_dict())
         for name in self.carried:
             module.heads[name].load_state_dict(src.heads[name].state_dict())
+            if name in self.head_rescale:
+                factor, shift = self.head_rescale[name]
+                head = module.heads[name]
+                last = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
+                with torch.no_grad():
+                    last.weight.mul_(float(factor))
+                    last.bias.mul_(float(factor)).add_(float(shift))
+
+
+def recompute_norm_statistics(module, dataset, carried_heads=None, batch_size=256):
+    """AdaBN: re-estimate every batch-norm layer's statistics on ``dataset``.
+
+    The running means and variances are reset and accumulated as plain
+    averages over the local training spectra (dropout off, no gradients),
+    then kept fixed for the fine-tuning, as ``adapt_batchnorm=False`` does
+    with the source's (Li et al., 2018, "Adaptive batch normalization for
+    practical domain adaptation").
+    """
+    heads = module.heads.keys() if carried_heads is None else carried_heads
+    parts = [module.features, module.shared] + [module.heads[n] for n in heads]
+    # New heads keep learning their own statistics, as without AdaBN.
+    norms = [m for part in parts for m in part.modules() if isinstance(m, _NORMS)]
+    if not norms:
+        return
+    saved = [(m.momentum, getattr(m, "frozen_statistics", None)) for m in norms]
+    was_training = module.training
+    module.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches
+        m.train()
+        if hasattr(m, "frozen_statistics"):
+            m.frozen_statistics = False
+    X = dataset.X[dataset.rows]
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        for start in range(0, X.shape[0], batch_size):
+            chunk = X[start:start + batch_size]
+            if chunk.shape[0] > 1:
+                module(chunk.to(device))
+    for m, (momentum, frozen) in zip(norms, saved):
+        m.momentum = momentum
+        m.eval()
+        if frozen is None:
+            _fix_norm_statistics(m)
+        else:
+            m.frozen_statistics = True
+    module.train(was_training)
 
 
 def _frozen_modules(module, freeze_layers, target_names):
@@ -353,8 +427,13 @@ _SKLEARN_STEPS = {
 _REGRESSOR_STATE = (
     "target_names_", "n_features_in_", "feature_names_in_", "input_shape_", "wavelengths_",
     "x_mean_", "x_scale_", "y_mean_", "y_scale_", "training_summary_", "transfer_report_",
-    "_y_is_1d",
+    "_y_is_1d", "domain_standardized_",
 )
+# Parameters holding live objects of this process (the fitted source model,
+# the accelerator with its distributed state): never stored, so a loaded
+# model gets their defaults.
+_RUNTIME_PARAMS = ("warm_start_from", "accelerator")
+_OUTPUT_CONTAINERS = ("default", "pandas", "polars")
 
 
 def _allowed_class(path):
@@ -454,6 +533,23 @@ def _fitted_state(obj):
     return {k: v for k, v in vars(obj).items() if k.endswith("_") and not k.startswith("__")}
 
 
+def _output_config(step):
+    """What ``set_output`` was given, e.g. ``{"transform": "pandas"}``."""
+    # sklearn keeps it in this attribute and has no public getter; without it
+    # a loaded Pipeline passes arrays and later steps lose the wavelength axis.
+    config = getattr(step, "_sklearn_output_config", None) or {}
+    return {k: v for k, v in config.items() if k == "transform" and isinstance(v, str)}
+
+
+def _restore_output(obj, config, where):
+    if not config:
+        return
+    if not (isinstance(config, dict) and set(config) == {"transform"}
+            and config["transform"] in _OUTPUT_CONTAINERS and hasattr(obj, "set_output")):
+        raise ValueError(f"{where}: unreadable output configuration {config!r}.")
+    obj.set_output(transform=config["transform"])
+
+
 def save_model(model, path, *, unit=None, target_units=None, description=""):
     """Write a fitted model to a shareable file that loads without running code.
 
@@ -506,9 +602,14 @@ def save_model(model, path, *, unit=None, target_units=None, description=""):
             "class": _class_path(step),
             "params": enc(step.get_params(deep=False), f"steps.{i}.params"),
             "fitted": enc(_fitted_state(step), f"steps.{i}"),
+            "output": _output_config(step),
         })
     params = final.get_params(deep=False)
-    source = params.pop("warm_start_from")
+    if hasattr(params.get("augment"), "get_params"):
+        # A SpectralAugmenter is stored as its settings, which it is.
+        params["augment"] = params["augment"].get_params()
+    runtime = {k: params.pop(k, None) for k in _RUNTIME_PARAMS}
+    source = runtime["warm_start_from"]
     state = {k: getattr(final, k) for k in _REGRESSOR_STATE if hasattr(final, k)}
     module_state = {f"module.{k}": v.detach().cpu().clone()
                     for k, v in final.net_.module_.state_dict().items()}
@@ -637,6 +738,7 @@ def _restore(entry, tensors, where):
         raise ValueError(f"{where}: parameters do not fit {cls.__name__}: {exc}.") from None
     for k, v in _decode(entry.get("fitted", {}), tensors, where).items():
         setattr(obj, k, v)
+    _restore_output(obj, entry.get("output"), where)
     return obj
 
 
@@ -660,6 +762,30 @@ def load_model(path, device="cpu"):
         If the file is not a model file, is truncated or edited, uses
         another format version, names a class outside the allow-list or its
         weights are anything but plain tensors.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_soilspec.neural import SpectralCNNRegressor
+    >>> from sklearn_soilspec.preprocessing import SNV, WavelengthResampler
+    >>> from sklearn_soilspec.transfer import load_model, read_metadata, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame(rng.normal(size=(40, 50)), columns=[str(w) for w in range(400, 500, 2)])
+    >>> y = X.to_numpy()[:, :5].sum(axis=1)
+    >>> net = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
+    ...                                           "head_units": 8}, max_epochs=2, random_state=0)
+    >>> pipe = make_pipeline(WavelengthResampler(target=(404, 490, 4)), SNV(), net)
+    >>> pipe = pipe.set_output(transform="pandas").fit(X, y)
+    >>> path = save_model(pipe, os.path.join(tempfile.mkdtemp(), "oc.soilspec"), unit="nm")
+    >>> model = load_model(path)
+    >>> [name for name, _ in model.steps]
+    ['wavelengthresampler', 'snv', 'spectralcnnregressor']
+    >>> np.allclose(model.predict(X), pipe.predict(X))
+    True
+    >>> read_metadata(path)["unit"]
+    'nm'
     """
     meta, tensors = _read_archive(path)
     where = os.fspath(path)

@@ -5,12 +5,14 @@ The torch modules have named layer groups (``features``, ``shared``,
 and freeze them by name.
 """
 
+from ._augment import SpectralAugmenter
 from ._loss import MaskedMultiTaskMSELoss
 from ._modules import SpectralConv1d, SpectrogramConv2d
 from ._regressor import SpectralCNNRegressor, nan_r2_score
 
 __all__ = [
     "MaskedMultiTaskMSELoss",
+    "SpectralAugmenter",
     "SpectralCNNRegressor",
     "SpectralConv1d",
     "SpectrogramConv2d",

@@ -15,6 +15,15 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch import NeuralNetRegressor
 from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.helper import predefined_split
+from skorch.hf import AccelerateMixin
+from skorch.dataset import unpack_data
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+)
 
 from ..preprocessing._axis import check_wavelength_grid, resolve_wavelengths
 from ._callbacks import TargetRMSE, rmse_per_target
@@ -30,7 +39,16 @@ _PLATEAU_DEFAULTS = {"factor": 0.5, "patience": 5}
 
 
 class _SoilNet(NeuralNetRegressor):
-    """skorch's regressor, optimising only parameters that are not frozen."""
+    """skorch's regressor, optimising only parameters that are not frozen.
+
+    ``precision="bf16"`` or ``"fp16"`` runs forward passes under
+    ``torch.autocast`` on the net's device (CPU included); fp16 also scales
+    the loss with a ``GradScaler`` so small gradients do not underflow.
+    """
+
+    def __init__(self, *args, precision="32", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.precision = precision
 
     def get_all_learnable_params(self):
         # Frozen layers stay out of the optimizer, so weight decay and Adam's
@@ -38,6 +56,96 @@ class _SoilNet(NeuralNetRegressor):
         for name, param in super().get_all_learnable_params():
             if param.requires_grad:
                 yield name, param
+
+    def infer(self, x, **fit_params):
+        if self.precision == "32":
+            return super().infer(x, **fit_params)
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        with torch.autocast(torch.device(self.device).type, dtype=dtype):
+            out = super().infer(x, **fit_params)
+        # Loss, metrics and predictions in float32: numpy has no bfloat16 and
+        # a half-precision loss rounds away the differences early stopping sees.
+        return out.float()
+
+    def train_step_single(self, batch, **fit_params):
+        if self.precision != "fp16":
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self._grad_scaler().scale(loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _step_optimizer(self, step_fn):
+        if self.precision != "fp16":
+            return super()._step_optimizer(step_fn)
+        # GradScaler.step cannot take the training step as a closure.
+        step_fn()
+        scaler = self._grad_scaler()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+
+    def _grad_scaler(self):
+        if getattr(self, "grad_scaler_", None) is None:
+            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        return self.grad_scaler_
+
+
+class _AcceleratedSoilNet(AccelerateMixin, _SoilNet):
+    """``_SoilNet`` trained through Hugging Face Accelerate (skorch's mixin)."""
+
+    def _initialize_accelerator(self):
+        # DistributedDataParallel refuses a module without parameters, and the
+        # masked loss has none: only the network and optimizer are prepared.
+        criteria, self._criteria = self._criteria, []
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+
+
+def _silent(*args, **kwargs):
+    # AccelerateMixin prints the epoch table through the accelerator whatever
+    # the net's verbosity; this sink honours verbose=0.
+    pass
+
+
+class _WholeBatches(Dataset):
+    """A :class:`TensorRows` whose batches are gathered by one index op."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+    def __getitems__(self, indices):
+        return self.rows[indices]
+
+
+def _as_batch(batch):
+    return batch
+
+
+def _accelerate_loader(dataset, batch_size=32, shuffle=False, drop_last=False):
+    """A ``DataLoader`` over whole batches of a :class:`TensorRows`.
+
+    Accelerate shards only ``DataLoader`` objects over processes; fetching a
+    batch at once keeps the speed of ``TensorBatchLoader``, where torch's
+    default would index and collate sample by sample.
+    """
+    if isinstance(dataset, TensorRows):
+        dataset, collate = _WholeBatches(dataset), _as_batch
+    else:
+        collate = None
+    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+    return DataLoader(dataset, batch_sampler=BatchSampler(order, batch_size, drop_last),
+                      collate_fn=collate)
 
 
 class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
@@ -124,12 +232,44 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         When warm starting, let the batch-norm layers copied from the source
         re-estimate their running statistics on the local data. By default
         they keep the source's: a small local set moves them far enough to
-        undo the transfer (new heads always learn theirs).
+        undo the transfer (new heads always learn theirs). ``"recompute"``
+        (AdaBN) re-estimates them once on the local training spectra before
+        fine-tuning and then keeps them fixed.
+    domain_standardize : bool, default=False
+        With domains given to ``fit`` (``groups`` or ``training_domains``),
+        centre and scale inputs and targets within each domain, so the
+        network learns within-domain relations rather than offsets between
+        sites, instruments or laboratories. A model warm-started from such a
+        source standardises with the local data's own statistics. Without
+        domains it is the ordinary pooled standardisation. Such a model is
+        meant as a source: its own ``predict`` on a new domain can only use
+        the pooled statistics.
+    restandardize_targets : bool, default=False
+        When warm starting, rescale the last layer of every carried head to
+        the local targets' mean and SD, so that predictions are unchanged
+        before fine-tuning but the loss works on the local spread.
+    augment : SpectralAugmenter, dict or None, default=None
+        Random spectral perturbations of the training batches
+        (:class:`~sklearn_soilspec.neural.SpectralAugmenter`, or a dict of its
+        parameters), seeded by ``random_state``; 1-D spectra only.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the validation split, shuffling and
         dropout; an int gives identical predictions on CPU from run to run.
     device : str, default="cpu"
-        Torch device, e.g. ``"cuda"``.
+        Torch device, e.g. ``"cuda"``. Training, fine-tuning and prediction
+        run there; predictions always come back as numpy arrays.
+    precision : {"32", "bf16", "fp16"}, default="32"
+        Arithmetic of the forward pass. ``"bf16"`` and ``"fp16"`` use
+        ``torch.autocast`` (mixed precision: weights, loss and predictions
+        stay float32); ``"fp16"`` adds gradient scaling. bf16 works on CPU and
+        recent GPUs, fp16 is meant for GPUs.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through skorch's ``AccelerateMixin`` with this Hugging Face
+        ``Accelerator``, which places the model and shards the batches: run
+        the script with ``accelerate launch`` for several GPUs or machines.
+        Mixed precision is then the accelerator's ``mixed_precision``, and
+        ``device`` and ``precision`` must keep their defaults. Kept by
+        reference through ``clone`` (there is one accelerator per process).
     verbose : int, default=0
         1 prints skorch's epoch table and a progress bar.
 
@@ -212,9 +352,14 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         "unfreeze_after": [Interval(Integral, 1, None, closed="left"), None],
         "lr_features": [Interval(Real, 0, None, closed="neither"), None],
         "reset_heads": ["boolean"],
-        "adapt_batchnorm": ["boolean"],
+        "adapt_batchnorm": ["boolean", StrOptions({"recompute"})],
+        "domain_standardize": ["boolean"],
+        "restandardize_targets": ["boolean"],
+        "augment": [HasMethods(["perturb"]), dict, None],
         "random_state": ["random_state"],
         "device": [str],
+        "precision": [StrOptions({"32", "bf16", "fp16"})],
+        "accelerator": [HasMethods(["prepare", "autocast"]), None],
         "verbose": ["verbose"],
     }
 
@@ -240,8 +385,13 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         lr_features=None,
         reset_heads=False,
         adapt_batchnorm=False,
+        domain_standardize=False,
+        restandardize_targets=False,
+        augment=None,
         random_state=None,
         device="cpu",
+        precision="32",
+        accelerator=None,
         verbose=0,
     ):
         self.architecture = architecture
@@ -264,8 +414,13 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         self.lr_features = lr_features
         self.reset_heads = reset_heads
         self.adapt_batchnorm = adapt_batchnorm
+        self.domain_standardize = domain_standardize
+        self.restandardize_targets = restandardize_targets
+        self.augment = augment
         self.random_state = random_state
         self.device = device
+        self.precision = precision
+        self.accelerator = accelerator
         self.verbose = verbose
 
     # -- scikit-learn protocol -------------------------------------------------
@@ -276,9 +431,10 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         # source is only read (its weights are copied in fit), so sharing it
         # by reference between clones is safe.
         params = self.get_params(deep=False)
-        source = params.pop("warm_start_from")
+        # The accelerator holds the process's distributed state: one per process.
+        shared = {k: params.pop(k) for k in ("warm_start_from", "accelerator")}
         params = {k: clone(v, safe=False) for k, v in params.items()}
-        new = type(self)(warm_start_from=source, **params)
+        new = type(self)(**shared, **params)
         if hasattr(self, "_metadata_request"):
             new._metadata_request = clone(self._metadata_request, safe=False)
         return new
@@ -295,7 +451,7 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
     # -- fitting -----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, validation_data=None, training_domains=None):
+    def fit(self, X, y, validation_data=None, training_domains=None, groups=None):
         """Train the network.
 
         Parameters
@@ -311,7 +467,11 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         training_domains : array-like of shape (n_samples,) or None, default=None
             Domain (site, country) of each sample; only summarised in
             ``training_summary_`` and model files, so a user of the model
-            knows what it was trained on.
+            knows what it was trained on, and the domains of
+            ``domain_standardize``.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Another name for ``training_domains`` (the name experiment runners
+            and splitters use); give one of the two.
 
         Returns
         -------
@@ -322,11 +482,20 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         X = self._validate_X(X, reset=True)
         Y, self.target_names_, self._y_is_1d = self._validate_Y(y, X.shape[0])
         self.wavelengths_ = self._read_wavelengths()
-        warm = transfer.WarmStart.from_estimator(self, Y)
+        if groups is not None and training_domains is not None:
+            raise ValueError("Give the domains as groups or as training_domains, not both.")
+        training_domains = groups if groups is not None else training_domains
+        warm = transfer.WarmStart.from_estimator(self, X, Y)
         self.x_mean_, self.x_scale_ = warm.x_scaler if warm else self._fit_x_scaler(X)
         self.y_mean_, self.y_scale_ = warm.y_scaler if warm else _nan_scaler(Y)
 
         summary = _training_summary(training_domains, X.shape[0])
+        self.domain_standardized_ = bool(self.domain_standardize) and (
+            training_domains is not None or (warm is not None and warm.domain_standardized)
+        )
+        if self.domain_standardize and training_domains is not None and warm is None:
+            X, Y = _standardize_per_domain(X, Y, training_domains, self.x_mean_,
+                                           self.x_scale_, self.y_mean_, self.y_scale_)
         X_t = self._to_tensor(X)
         Y_t = torch.as_tensor(((Y - self.y_mean_) / self.y_scale_).astype(np.float32))
         train, valid = self._split(X_t, Y_t, validation_data)
@@ -336,8 +505,12 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
             torch.manual_seed(seed)
             module = self._make_module()
             extra_callbacks = transfer.prepare_module(self, module, warm)
+            if self.augment is not None:
+                extra_callbacks.append(("augment", self._augment_callback(seed)))
             self.net_ = self._make_net(module, valid, len(train), extra_callbacks)
             self.net_.initialize()
+            if warm and self.adapt_batchnorm == "recompute":
+                transfer.recompute_norm_statistics(self.net_.module_, train, warm.carried)
             self.transfer_report_ = None
             if warm:
                 before = self._evaluate(valid if valid is not None else train)
@@ -353,6 +526,15 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         summary.update(n_samples=len(train) + n_valid, n_train=len(train), n_valid=n_valid)
         self.training_summary_ = summary
         return self
+
+    def _augment_callback(self, seed):
+        from ._augment import AugmentBatches, SpectralAugmenter
+
+        if self.architecture != "conv1d":
+            raise ValueError("augment perturbs 1-D spectra: use it with architecture='conv1d'.")
+        aug = SpectralAugmenter(**self.augment) if isinstance(self.augment, dict) else self.augment
+        aug.check()
+        return AugmentBatches(aug, self.x_mean_, self.x_scale_, seed)
 
     def _validate_X(self, X, reset):
         shape = np.shape(X) if hasattr(X, "shape") or isinstance(X, (list, tuple)) else None
@@ -571,7 +753,19 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
             _OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
         )
         opt_kwargs = {"optimizer__weight_decay": self.weight_decay} if self.weight_decay else {}
-        return _SoilNet(
+        net_class, loader, placement = _SoilNet, TensorBatchLoader, {"device": self.device}
+        if self.accelerator is not None:
+            if self.device != "cpu" or self.precision != "32":
+                raise ValueError(
+                    "With an accelerator, device placement and mixed precision are the "
+                    "accelerator's: leave device='cpu' and precision='32', and use "
+                    "Accelerator(mixed_precision='bf16') for mixed precision."
+                )
+            net_class, loader = _AcceleratedSoilNet, _accelerate_loader
+            placement = {"device": None, "accelerator": self.accelerator}
+            if not self.verbose:
+                placement["callbacks__print_log__sink"] = _silent
+        return net_class(
             module=module,
             criterion=MaskedMultiTaskMSELoss,
             criterion__task_weights=self._task_weights(),
@@ -579,15 +773,16 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            iterator_train=TensorBatchLoader,
-            iterator_valid=TensorBatchLoader,
+            iterator_train=loader,
+            iterator_valid=loader,
             iterator_train__shuffle=True,
             # Batch norm cannot normalise a batch of one: drop the straggler.
             iterator_train__drop_last=(n_train % self.batch_size == 1),
             train_split=predefined_split(valid) if valid is not None else None,
             callbacks=callbacks,
-            device=self.device,
+            precision=self.precision,
             verbose=self.verbose,
+            **placement,
             **opt_kwargs,
         )
 
@@ -613,6 +808,48 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         Y = self._forward(self._to_tensor(X)) * self.y_scale_ + self.y_mean_
         return Y[:, 0] if self._y_is_1d else Y
+
+    def predict_dropout(self, X, n_samples=30, random_state=None):
+        """Monte-Carlo dropout: mean and SD of predictions with dropout left on.
+
+        Batch-norm layers stay in inference mode; only dropout is sampled, so
+        the SD reflects the network's uncertainty about its weights (Gal and
+        Ghahramani, 2016), not the spread of the batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, n_freq, n_time)
+        n_samples : int, default=30
+            Forward passes averaged.
+        random_state : int or None, default=None
+            Seeds the dropout masks.
+
+        Returns
+        -------
+        mean, std : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self, "net_")
+        if not (isinstance(n_samples, Integral) and n_samples >= 2):
+            raise ValueError(f"n_samples must be an int >= 2, got {n_samples!r}.")
+        X_t = self._to_tensor(self._validate_X(X, reset=False)).to(self.device)
+        module = self.net_.module_
+        module.eval()
+        for m in module.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.train()
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        try:
+            with torch.random.fork_rng(devices=_rng_devices(self.device)), torch.no_grad():
+                torch.manual_seed(seed)
+                draws = np.stack([
+                    module(X_t).reshape(X_t.shape[0], -1).float().cpu().numpy()
+                    for _ in range(n_samples)
+                ]).astype(np.float64)
+        finally:
+            module.eval()
+        draws = draws * self.y_scale_ + self.y_mean_
+        mean, std = draws.mean(axis=0), draws.std(axis=0, ddof=1)
+        return (mean[:, 0], std[:, 0]) if self._y_is_1d else (mean, std)
 
     def score(self, X, y, sample_weight=None):
         """Mean coefficient of determination R2 over the targets, ignoring NaNs.
@@ -697,6 +934,36 @@ def _nan_scaler(Y):
     mean = np.nanmean(Y, axis=0)
     scale = np.nanstd(Y, axis=0)
     return mean, np.where(scale > 0, scale, 1.0)
+
+
+def _standardize_per_domain(X, Y, domains, x_mean, x_scale, y_mean, y_scale):
+    """Map each domain onto the pooled mean/SD: within-domain z-scores, pooled units.
+
+    The network then sees no difference in level or spread between domains;
+    what is left is the relation between spectra and properties inside a
+    domain, which is what a new domain shares with the library.
+    """
+    domains = np.asarray(domains).ravel().astype(str)
+    if domains.shape[0] != X.shape[0]:
+        raise ValueError(f"groups has {domains.shape[0]} labels for {X.shape[0]} samples.")
+    X, Y = X.astype(np.float64, copy=True), Y.copy()
+    xm = 0.0 if x_mean is None else x_mean
+    xs = 1.0 if x_scale is None else x_scale
+    for d in np.unique(domains):
+        rows = domains == d
+        if rows.sum() < 2:
+            continue  # one spectrum has no spread to remove
+        dm, ds = X[rows].mean(axis=0), X[rows].std(axis=0)
+        X[rows] = (X[rows] - dm) / np.where(ds > 0, ds, 1.0) * xs + xm
+        block = Y[rows]
+        counts = (~np.isnan(block)).sum(axis=0)
+        ok = counts >= 2
+        tm = np.nanmean(block[:, ok], axis=0)
+        ts = np.nanstd(block[:, ok], axis=0)
+        ts = np.where(ts > 0, ts, 1.0)
+        block[:, ok] = (block[:, ok] - tm) / ts * y_scale[ok] + y_mean[ok]
+        Y[rows] = block
+    return X, Y
 
 
 def _rng_devices(device):
