@@ -47,23 +47,21 @@ CURVE_MODELS = ("plsr_local", "plsr_tuned", "cnn_local", "cnn_global", "cnn_glob
 
 
 # -- runner support ---------------------------------------------------------------
-# The experiment runner fits "global" models without the domain labels, which
-# per-domain standardisation (`domain_standardize`) needs; the sample ids
-# ("<site>:<row>") carry them, and only such models get them (the global
-# PLSR keeps its shuffled inner CV). Global fits are also cached per site, so
-# the size curve, which runs each (site, size, fold) on its own, trains each
-# global model once.
+# Global fits are cached per site, so that the size curve, which runs each
+# (site, size, fold) on its own, trains each global model once. The runner
+# hands the site labels to every global model whose fit takes `groups`; here
+# only per-domain standardisation (`domain_standardize`) gets them, so the
+# global PLSR keeps the shuffled inner CV these results were measured with.
 _GLOBAL_CACHE = {}
 _original_fit = _fitting._fit
 
 
 def _fit_with_domains(est, X, Y, name, domain, repeat=None, groups=None):
-    if repeat is not None or groups is not None:
+    if repeat is not None:
         return _original_fit(est, X, Y, name, domain, repeat, groups)
     key = (name, domain, len(X))
     if key not in _GLOBAL_CACHE:
-        if param_ending(est, "domain_standardize") is not None:
-            groups = np.array([str(i).split(":")[0] for i in X.index])
+        groups = groups if param_ending(est, "domain_standardize") is not None else None
         _GLOBAL_CACHE[key] = _original_fit(est, X, Y, name, domain, groups=groups)
     return _GLOBAL_CACHE[key]
 

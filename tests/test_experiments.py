@@ -10,7 +10,14 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from sklearn_soilspec.baselines import (
+    MemoryBasedRegressor,
+    PLSRegressionCV,
+    SpikedRegressor,
+)
+from sklearn_soilspec.blend import BlendRegressor
 from sklearn_soilspec.datasets import SpectralLibrary, load_limesoda_spectra
+from sklearn_soilspec.ensemble import SeedEnsembleRegressor
 from sklearn_soilspec.experiments import (
     ExperimentResult,
     LocalisationExperiment,
@@ -202,6 +209,34 @@ def test_spiked_models_get_global_and_local_rows_with_groups():
     assert (np.asarray(fit["groups"]) == "d0").sum() == 20
 
 
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_global_models_get_the_domain_labels(pipeline):
+    FITS.clear()
+    est = make_pipeline(SNV(), RecordingRegressor()) if pipeline else RecordingRegressor()
+    LocalisationExperiment(models={"glob": ModelSpec(est, "global", missing_targets="native")},
+                           target_domains=["d1"], n_repeats=1, verbose=0).run(_toy_library())
+    (fit,) = FITS
+    assert fit["n"] == 60
+    assert np.array_equal(np.asarray(fit["groups"]), np.repeat(["d0", "d2"], 30))
+
+
+def test_global_models_without_groups_in_fit_still_run():
+    lib = _toy_library()
+    res = LocalisationExperiment(models={"glob": ModelSpec(Ridge(), "global")},
+                                 target_domains=["d1"], n_repeats=1, verbose=0).run(lib)
+    assert res.scores_pooled["rmse"].notna().all()
+
+
+def test_global_per_target_fits_get_the_labels_of_their_rows():
+    FITS.clear()
+    LocalisationExperiment(models={"glob": ModelSpec(RecordingRegressor(), "global")},
+                           target_domains=["d1"], n_repeats=1,
+                           verbose=0).run(_toy_library(missing=True))
+    oc, ph = FITS
+    assert len(oc["groups"]) == oc["n"] == 60
+    assert len(ph["groups"]) == ph["n"] < 60  # pH is missing on some rows
+
+
 def test_missing_targets_get_per_target_fits():
     FITS.clear()
     lib = _toy_library(missing=True)
@@ -210,6 +245,40 @@ def test_missing_targets_get_per_target_fits():
     assert len(FITS) == 2  # one per property
     assert all(np.isfinite(f["y"]).all() and f["y"].ndim == 1 for f in FITS)
     assert FITS[1]["n"] < FITS[0]["n"]  # pH is missing on some training rows
+    assert res.scores_pooled["rmse"].notna().all()
+
+
+def test_missing_targets_auto_recognises_nan_aware_meta_estimators():
+    pls = PLSRegressionCV(max_components=2)
+    cnn = SpectralCNNRegressor()
+    native = [
+        pls, cnn, make_pipeline(SNV(), MemoryBasedRegressor()), SpikedRegressor(pls),
+        SeedEnsembleRegressor(make_pipeline(SNV(), cnn), n_estimators=2),
+        BlendRegressor([("cnn", cnn), ("pls", make_pipeline(SNV(), pls))]),
+        # nested: the benchmark's transfer CNN + tuned-PLSR blend
+        BlendRegressor([("ens", SeedEnsembleRegressor(cnn)),
+                        ("pls", BlendRegressor([("a", pls), ("b", pls)]))]),
+    ]
+    per_target = [
+        Ridge(), SpikedRegressor(Ridge()), SeedEnsembleRegressor(Ridge()),
+        BlendRegressor([("cnn", cnn), ("ridge", make_pipeline(SNV(), Ridge()))]),
+        BlendRegressor([("pls", pls), ("inner", BlendRegressor([("r", Ridge())]))]),
+    ]
+    assert all(ModelSpec(est).native_missing() for est in native)
+    assert not any(ModelSpec(est).native_missing() for est in per_target)
+    # an explicit choice still wins
+    assert not ModelSpec(pls, missing_targets="per_target").native_missing()
+    assert ModelSpec(Ridge(), missing_targets="native").native_missing()
+
+
+def test_nan_aware_blend_gets_the_whole_target_table():
+    lib = _toy_library(missing=True)
+    blend = BlendRegressor([("a", PLSRegressionCV(max_components=2, random_state=0)),
+                            ("b", make_pipeline(SNV(), PLSRegressionCV(max_components=2,
+                                                                       random_state=0)))],
+                           weights="best", cv=3)
+    res = LocalisationExperiment(models={"blend": blend}, target_domains=["d0"], n_repeats=1,
+                                 verbose=0).run(lib)
     assert res.scores_pooled["rmse"].notna().all()
 
 

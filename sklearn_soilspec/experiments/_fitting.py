@@ -60,7 +60,10 @@ def run_domain(library, domain, specs, tests, verbose, tag=""):
     for name, spec in specs.items():
         if spec.training == "global":
             est = _prepare(spec, verbose)
-            fitted_global[name] = _fit(est, global_.X, Yg, name, domain)
+            # Domain labels too: per-domain standardisation and grouped inner
+            # CV need them, and a global library is many domains.
+            fitted_global[name] = _fit(est, global_.X, Yg, name, domain,
+                                       groups=np.asarray(global_.groups))
             record(name, fitted_global[name], pd.NA, None, None)
 
     for repeat, test in enumerate(tests):
