@@ -82,6 +82,10 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
     ((2, 2), (2, 2))
     """
 
+    # y goes whole to every member: NaN targets are fine when every member
+    # accepts them (read by the experiment runner).
+    _nan_targets = "members"
+
     _parameter_constraints = {
         "estimators": [list],
         "weights": ["array-like", StrOptions({"best", "optimal"}), None],

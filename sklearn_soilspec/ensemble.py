@@ -61,6 +61,10 @@ class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
     ((2,), (2,))
     """
 
+    # y goes whole to every member: NaN targets are fine when the wrapped
+    # model accepts them (read by the experiment runner).
+    _nan_targets = "members"
+
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],

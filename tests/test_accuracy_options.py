@@ -277,7 +277,7 @@ def test_blend_of_transfer_cnn_and_local_pls_runs_as_one_transfer_spec(rng):
     blend = BlendRegressor([("cnn", clone(cnn).set_params(freeze_layers="features")),
                             ("pls", PLSRegressionCV(max_components=3))])
     models = {"g": ModelSpec(cnn, "global"),
-              "blend": ModelSpec(blend, "transfer", source="g", missing_targets="native")}
+              "blend": ModelSpec(blend, "transfer", source="g")}
     assert param_ending(blend, "warm_start_from") == "cnn__warm_start_from"
     res = LocalisationExperiment(models=models, target_domains=["a"], n_repeats=1,
                                  test_size=0.3, verbose=0).run(lib)

@@ -123,6 +123,10 @@ class MemoryBasedRegressor(RegressorMixin, BaseEstimator):
     (3,)
     """
 
+    # Local models per property on its measured rows: NaN in y is allowed
+    # (read by the experiment runner to skip its per-target wrapper).
+    _nan_targets = "native"
+
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 2, None, closed="left"), "array-like"],
         "space": [StrOptions({"pca", "spectra"})],

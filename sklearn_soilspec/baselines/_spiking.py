@@ -107,6 +107,10 @@ class SpikedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     default, so the same call works unchanged.
     """
 
+    # Spiking only reweights rows: NaN targets are fine when the wrapped
+    # model accepts them (read by the experiment runner).
+    _nan_targets = "members"
+
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
         "spike_weight": [Interval(Real, 1, None, closed="left"), StrOptions({"balanced"})],

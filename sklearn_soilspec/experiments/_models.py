@@ -173,30 +173,30 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
 
     transfer_domain = cnn(freeze_layers="features", domain_standardize=True)
     models.update({
-        "plsr_tuned": ModelSpec(plsr_tuned(), "local", missing_targets="native"),
+        "plsr_tuned": ModelSpec(plsr_tuned(), "local"),
         "cnn_global_domain": ModelSpec(cnn(domain_standardize=True), "global"),
         "cnn_transfer_domain": ModelSpec(transfer_domain, "transfer",
                                          source="cnn_global_domain"),
         "cnn_transfer_ensemble": ModelSpec(
             SeedEnsembleRegressor(transfer_domain, n_estimators=n_ensemble,
                                   random_state=random_state),
-            "transfer", source="cnn_global_domain", missing_targets="native"),
+            "transfer", source="cnn_global_domain"),
         "blend_transfer_plsr": ModelSpec(
             BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
                            weights=[0.5, 0.5], random_state=random_state),
-            "transfer", source="cnn_global_domain", missing_targets="native"),
+            "transfer", source="cnn_global_domain"),
         "blend_ensemble_plsr": ModelSpec(
             BlendRegressor([("cnn", SeedEnsembleRegressor(transfer_domain,
                                                           n_estimators=n_ensemble,
                                                           random_state=random_state)),
                             ("pls", plsr_tuned())],
                            weights=[0.5, 0.5], random_state=random_state),
-            "transfer", source="cnn_global_domain", missing_targets="native"),
+            "transfer", source="cnn_global_domain"),
         "blend_transfer_plsr_cv": ModelSpec(
             BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
                            weights="optimal", cv=3, weight_steps=4,
                            random_state=random_state),
-            "transfer", source="cnn_global_domain", missing_targets="native"),
+            "transfer", source="cnn_global_domain"),
     })
     if names is None:
         keep = MODEL_NAMES + (RECIPE_NAMES if recipes else ())

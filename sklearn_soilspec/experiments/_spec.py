@@ -21,7 +21,11 @@ class ModelSpec:
         Any scikit-learn regressor or Pipeline; it is cloned for every fit.
     training : {"local", "global", "spiked", "transfer"}, default="local"
         ``"local"``: the target domain's training rows only.
-        ``"global"``: every other domain (never the target domain).
+        ``"global"``: every other domain (never the target domain); the
+        domain labels are passed as ``fit(..., groups=...)`` when the final
+        estimator's ``fit`` takes ``groups`` (per-domain standardisation of
+        :class:`~sklearn_soilspec.neural.SpectralCNNRegressor`, grouped inner
+        CV of :class:`~sklearn_soilspec.baselines.PLSRegressionCV`).
         ``"spiked"``: every other domain plus the local training rows; the
         domain labels are passed as ``fit(..., groups=...)`` when the final
         estimator's ``fit`` takes ``groups`` and any parameter ending in
@@ -41,8 +45,9 @@ class ModelSpec:
         ``"per_target"``: it is wrapped in :class:`PerTargetRegressor`, one
         fit per property on the rows where it was measured. ``"auto"``:
         native for the package's NaN-aware regressors (SpectralCNNRegressor,
-        PLSRegressionCV, MemoryBasedRegressor, and SpikedRegressor around one
-        of them; alone or last in a Pipeline), per-target otherwise.
+        PLSRegressionCV, MemoryBasedRegressor, and SpikedRegressor,
+        SeedEnsembleRegressor or BlendRegressor when everything they wrap is
+        NaN-aware; alone or last in a Pipeline), per-target otherwise.
 
     Examples
     --------
@@ -92,20 +97,33 @@ class ModelSpec:
         return handles_missing_targets(self.estimator)
 
 
-# The package's regressors that mask NaN targets themselves (the CNN's masked
-# loss, PLS1 per property on its observed rows, MBL per property).
-_NAN_AWARE = ("SpectralCNNRegressor", "PLSRegressionCV", "MemoryBasedRegressor")
-
-
 def handles_missing_targets(est):
+    """Whether ``est`` (or the last step of a Pipeline) accepts NaN targets.
+
+    The package's estimators declare it in a class attribute
+    ``_nan_targets``: ``"native"`` for those that mask NaN themselves (the
+    CNN's masked loss, PLS1 or MBL per property on its observed rows), and
+    ``"members"`` for meta-estimators that hand ``y`` on whole, NaN-aware
+    exactly when every estimator they wrap is.
+    """
     est = final_estimator(est)
-    cls = type(est)
-    if not cls.__module__.startswith("sklearn_soilspec."):
-        return False
-    if cls.__name__ == "SpikedRegressor":
-        # Spiking only reweights rows: NaN handling is the inner model's.
-        return handles_missing_targets(est.estimator)
-    return cls.__name__ in _NAN_AWARE
+    kind = getattr(type(est), "_nan_targets", None)
+    if kind == "members":
+        members = list(_members(est))
+        return bool(members) and all(handles_missing_targets(m) for m in members)
+    return kind == "native"
+
+
+def _members(est):
+    """The estimators a meta-estimator wraps: parameters that are estimators,
+    alone or in a list of ``(name, estimator)`` pairs."""
+    for value in est.get_params(deep=False).values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, tuple) and len(item) == 2:
+                item = item[1]
+            if hasattr(item, "fit"):
+                yield item
 
 
 def as_spec(model):

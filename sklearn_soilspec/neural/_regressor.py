@@ -332,6 +332,10 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
     ['target_0', 'target_1']
     """
 
+    # The masked multi-task loss ignores NaN targets (read by the experiment
+    # runner to skip its per-target wrapper).
+    _nan_targets = "native"
+
     _parameter_constraints = {
         "architecture": [StrOptions(set(_ARCHITECTURES))],
         "image_shape": [tuple, list, None],
