@@ -152,6 +152,28 @@ def test_pls_cv_accepts_precomputed_folds_with_missing_targets(rng):
     assert np.isfinite(model.cv_rmse_).all()
 
 
+def test_pls_cv_clips_folds_to_the_measured_rows(rng):
+    X, y = _low_rank(rng, n=10)
+    y = y.astype(float)
+    Y = np.column_stack([y, y])
+    Y[4:, 1] = np.nan  # 4 measured values for 10 folds: 4-fold CV
+    model = PLSRegressionCV(5, cv=10, random_state=0).fit(X, Y)
+    # leave-one-out on 4 rows: 3 training rows allow 2 components
+    assert np.isfinite(model.cv_rmse_[1, :2]).all() and np.isnan(model.cv_rmse_[1, 2:]).all()
+    assert np.isfinite(model.cv_rmse_[0]).all()  # 10 rows, 9 training rows
+    # the same clip for groups: 3 groups for cv=5
+    model = PLSRegressionCV(5, cv=5, random_state=0).fit(X, y, groups=np.arange(10) % 3)
+    assert model.n_components_ >= 1
+
+
+def test_pls_cv_needs_two_groups_per_target(rng):
+    X, y = _low_rank(rng, n=10)
+    groups = np.r_[np.zeros(5), np.ones(5)]
+    y = np.where(groups == 0, y, np.nan)  # every measured row in group 0
+    with pytest.raises(ValueError, match="single group.*at least 2 groups"):
+        PLSRegressionCV(3, cv=5).fit(X, y, groups=groups)
+
+
 @pytest.mark.parametrize(
     "X, y, match",
     [

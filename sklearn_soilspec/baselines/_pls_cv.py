@@ -52,7 +52,8 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
         (unshuffled folds follow the file order, often spatial, and look far
         worse than they are), or
         :class:`~sklearn.model_selection.GroupKFold` when ``groups`` is passed
-        to ``fit``. A splitter is run on the rows where a target is measured;
+        to ``fit``; it is clipped to the number of measured rows (or groups)
+        of a target, so that an inner CV on a small local set still runs. A splitter is run on the rows where a target is measured;
         an iterable of ``(train, test)`` index pairs refers to all rows and is
         intersected with them.
     one_standard_error : bool, default=False
@@ -110,6 +111,10 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
     >>> model.predict(X[:2]).shape
     (2,)
     """
+
+    # Each target is fitted on its own measured rows, so NaN in y is allowed
+    # (read by the experiment runner to skip its per-target wrapper).
+    _nan_targets = "native"
 
     _parameter_constraints = {
         "max_components": [Interval(Integral, 1, None, closed="left")],
@@ -229,10 +234,20 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
         cv = self.cv
         sub_groups = None if groups is None else groups[rows]
         if isinstance(cv, Integral):
+            # Fewer measured rows (or groups) than folds happens in nested CV
+            # of small local sets: use as many folds as there are, not fail.
+            n_units = rows.size if groups is None else np.unique(sub_groups).size
+            if n_units < 2:  # only with groups: a target has at least 3 rows
+                raise ValueError(
+                    f"Target has its {rows.size} measured value(s) in a single group; "
+                    "cross-validation by groups needs at least 2 groups. Pass more "
+                    "groups or groups=None."
+                )
+            n_splits = min(cv, n_units)
             if groups is not None:
-                cv = GroupKFold(cv, shuffle=True, random_state=self.random_state)
+                cv = GroupKFold(n_splits, shuffle=True, random_state=self.random_state)
             else:
-                cv = KFold(cv, shuffle=True, random_state=self.random_state)
+                cv = KFold(n_splits, shuffle=True, random_state=self.random_state)
         if hasattr(cv, "split"):
             return list(cv.split(X[rows], groups=sub_groups))
         # Precomputed index pairs refer to all rows: keep the measured ones.
