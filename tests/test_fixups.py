@@ -142,6 +142,7 @@ def test_limesoda_grid_tuple_is_a_range_like_the_resampler():
         ((400, 2480, 0), r"grid=\(400, 2480, 0\) describes no grid"),
         ([], "grid must hold at least one finite wavelength"),
         ([500, np.nan], "grid must hold at least one finite wavelength"),
+        (("a", 2480, 4), r"grid=\('a', 2480, 4\) must be three numbers \(start, stop, step\)"),
     ],
 )
 def test_limesoda_grid_errors_name_the_grid(grid, match):

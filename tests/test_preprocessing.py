@@ -392,8 +392,21 @@ def test_resampling_outside_the_measured_range_is_an_error(sp):
 
 
 def test_empty_target_range_is_an_error(sp):
-    with pytest.raises(ValueError, match="describes no grid"):
+    with pytest.raises(ValueError, match=r"target=\(1000, 400, 2\) describes no grid"):
         WavelengthResampler(target=(1000, 400, 2)).fit(sp)
+
+
+@pytest.mark.parametrize(
+    "target, match",
+    [
+        (("a", 700, 2), r"target=\('a', 700, 2\) must be three numbers \(start, stop, step\)"),
+        ([], "target must hold at least one finite wavelength"),
+        ([500, np.inf], "target must hold at least one finite wavelength"),
+    ],
+)
+def test_bad_target_grid_names_the_target(sp, target, match):
+    with pytest.raises(ValueError, match=match):
+        WavelengthResampler(target=target).fit(sp)
 
 
 def test_trim_window_errors(sp):

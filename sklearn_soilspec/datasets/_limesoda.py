@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..preprocessing import resample_spectra
-from ..preprocessing._grid import _grid_from_range
+from ..preprocessing._grid import grid_from_target
 from ._common import reflectance_to_absorbance
 from ._library import SpectralLibrary
 
@@ -156,18 +156,8 @@ def _default_grid(axes, kind):
 
 def _explicit_grid(grid, axes, unit):
     """The axis a user's ``grid`` asks for, checked against every site's range."""
-    if isinstance(grid, tuple) and len(grid) == 3:
-        try:
-            target = _grid_from_range(*(float(v) for v in grid))
-        except ValueError as exc:
-            # The resampler's message names its own parameter, target.
-            raise ValueError(str(exc).replace("target=", "grid=", 1)) from None
-        asked = f"grid={grid!r}"
-    else:
-        target = np.asarray(grid, dtype=np.float64).ravel()
-        if target.size == 0 or not np.all(np.isfinite(target)):
-            raise ValueError("grid must hold at least one finite wavelength.")
-        asked = "The grid"
+    target = grid_from_target(grid, "grid")
+    asked = f"grid={grid!r}" if isinstance(grid, tuple) and len(grid) == 3 else "The grid"
     lo, hi = target.min(), target.max()
     # Same slack as resample_spectra: rounding in stored axis values.
     short = {s: (a.min(), a.max()) for s, a in axes.items()

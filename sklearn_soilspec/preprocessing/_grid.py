@@ -12,15 +12,49 @@ from ._resample import resample_spectra
 __all__ = ["WavelengthResampler", "SpectralTrim", "Binning"]
 
 
-def _grid_from_range(start, stop, step):
+def _grid_from_range(start, stop, step, name="target"):
     if not step or not np.isfinite(step) or (stop - start) * step < 0:
         raise ValueError(
-            f"target=({start:g}, {stop:g}, {step:g}) describes no grid: the step must "
+            f"{name}=({start:g}, {stop:g}, {step:g}) describes no grid: the step must "
             "be non-zero and point from start towards stop."
         )
     # The small slack keeps `stop` when it lies on the grid despite rounding.
     n = int(np.floor((stop - start) / step + 1e-9)) + 1
     return start + step * np.arange(n, dtype=np.float64)
+
+
+def grid_from_target(target, name="target"):
+    """The wavelength grid a user asks for: a (start, stop, step) range or the grid itself.
+
+    A tuple of three numbers is a range with ``stop`` included when it lies on
+    the grid; anything else is read as the grid. Shared by every parameter
+    that takes a grid, so they agree and their errors name the parameter.
+
+    Parameters
+    ----------
+    target : tuple (start, stop, step) or array-like
+    name : str, default="target"
+        The parameter's name, used in error messages.
+
+    Returns
+    -------
+    grid : ndarray of shape (n_points,)
+    """
+    if isinstance(target, tuple) and len(target) == 3:
+        try:
+            start, stop, step = (float(v) for v in target)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name}={target!r} must be three numbers (start, stop, step)."
+            ) from None
+        return _grid_from_range(start, stop, step, name)
+    try:
+        grid = np.asarray(target, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        grid = np.empty(0)
+    if grid.size == 0 or not np.all(np.isfinite(grid)):
+        raise ValueError(f"{name} must hold at least one finite wavelength.")
+    return grid
 
 
 class WavelengthResampler(SpectralTransformer):
@@ -95,12 +129,8 @@ class WavelengthResampler(SpectralTransformer):
         if self.target is None:
             step = float(np.median(np.diff(src))) if src.size > 1 else 1.0
             target = _grid_from_range(src[0], src[-1], step)
-        elif isinstance(self.target, tuple) and len(self.target) == 3:
-            target = _grid_from_range(*(float(v) for v in self.target))
         else:
-            target = np.asarray(self.target, dtype=np.float64).ravel()
-            if target.size == 0 or not np.all(np.isfinite(target)):
-                raise ValueError("target must hold at least one finite wavelength.")
+            target = grid_from_target(self.target, "target")
         # Errors for out-of-range targets are raised here, at fit time, with the
         # measured range in the message.
         resample_spectra(X[:1], src, target, kind=self.kind)
