@@ -32,7 +32,9 @@ _SLOW_PAGES = {"neural.rst", "transfer.rst", "experiments.rst", "baselines.rst"}
 # names are expected to gain Examples sections.
 _EXAMPLES_PENDING = {}
 
-_SUBPACKAGES = ("preprocessing", "datasets", "baselines", "neural", "transfer", "experiments")
+# Subpackages and top-level modules with a public ``__all__``.
+_SUBPACKAGES = ("preprocessing", "datasets", "baselines", "neural", "transfer", "ensemble",
+                "blend", "experiments")
 
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -67,7 +69,7 @@ def _quiet_torch(monkeypatch, tmp_path):
 def test_every_module_is_listed():
     # A module that fails to import would drop out of walk_packages silently.
     names = _module_names()
-    for sub in ("preprocessing", "datasets", "baselines", "neural", "experiments"):
+    for sub in _SUBPACKAGES + ("cli",):
         assert f"sklearn_soilspec.{sub}" in names
     assert len(names) > 20
 
