@@ -163,11 +163,11 @@ def section_memory(n, cfg):
             print(f"| {arch} | {stage} | {shown} | {r['peak_rss_mb']:,.0f} | {r['wall_s']:.1f} |")
 
 
-def section_growth(sizes, cfg):
+def section_growth(sizes, cfg, architectures=ARCHITECTURES):
     print(f"\n## Cost growth ({cfg['growth_epochs']} epochs each, fresh process per row)\n")
     print("| architecture | spectra | s per epoch | train spectra/s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|")
-    for arch in ARCHITECTURES:
+    for arch in architectures:
         for n in sizes:
             r = measure("train", n, arch, dict(cfg, epochs=cfg["growth_epochs"], patience=None))
             print(f"| {arch} | {n:,} | {r['epoch_s']:.2f} | {r['train_spectra_per_s']:,.0f} "
@@ -208,6 +208,12 @@ def main(argv=None):
     parser.add_argument("--precision", default="32", choices=["32", "bf16", "fp16"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--global-architectures", nargs="+", default=list(ARCHITECTURES))
+    parser.add_argument("--global-epochs", type=int, default=200,
+                        help="max epochs of the global model (package default 200)")
+    parser.add_argument("--global-patience", type=int, default=20,
+                        help="early-stopping patience of the global model (package default 20)")
+    parser.add_argument("--growth-epochs", type=int, default=3)
+    parser.add_argument("--growth-architectures", nargs="+", default=list(ARCHITECTURES))
     parser.add_argument("--_stage", help=argparse.SUPPRESS)
     parser.add_argument("--_n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_architecture", help=argparse.SUPPRESS)
@@ -221,7 +227,8 @@ def main(argv=None):
 
     cfg = {"quick": args.quick, "threads": args.threads, "device": args.device,
            "precision": args.precision, "batch_size": args.batch_size, "memory_epochs": 1,
-           "growth_epochs": 3, "global_epochs": 200, "global_patience": 20}
+           "growth_epochs": args.growth_epochs, "global_epochs": args.global_epochs,
+           "global_patience": args.global_patience}
     n, sizes = args.n_samples, args.sizes
     training_args = ["--n-samples", "4000"]
     if args.quick:
@@ -247,7 +254,7 @@ def main(argv=None):
         print("\n## Training and prediction: estimator vs bare torch loop\n")
         load_sibling("bench_training").main(training_args)
     if "growth" in args.sections:
-        section_growth(sizes, cfg)
+        section_growth(sizes, cfg, args.growth_architectures)
     if "global" in args.sections:
         section_global(n, cfg, args.global_architectures)
     if "inference" in args.sections:
