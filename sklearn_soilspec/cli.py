@@ -90,8 +90,11 @@ def _build_parser():
                    help="target domains (default: 3 LimeSoDa sites, else every domain "
                         "with --min-domain-size samples)")
     p.add_argument("--models", nargs="+", metavar="MODEL",
-                   help="models of the default set to run (default: all); "
-                        "plsr_local plsr_global plsr_spiked mbl cnn_local cnn_global cnn_transfer")
+                   help="models to run (default: the study's set: plsr_local plsr_global "
+                        "plsr_spiked mbl cnn_local cnn_global cnn_transfer); the localisation "
+                        "recipes of the accuracy benchmark can be named too (e.g. "
+                        "cnn_transfer_domain, cnn_transfer_ensemble, blend_transfer_plsr_cv; "
+                        "a wrong name lists them all)")
     p.add_argument("--repeats", type=_positive_int, default=1,
                    help="random test splits per domain (default: 1)")
     p.add_argument("--split", choices=("random", "folds"), default="random",
