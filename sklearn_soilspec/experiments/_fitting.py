@@ -159,6 +159,10 @@ def _fitted_parts(est, target_names, target=None):
     elif isinstance(est, Pipeline):
         for _, step in est.steps:
             yield from _fitted_parts(step, target_names, target)
+    elif isinstance(getattr(est, "estimators_", None), list) and est.estimators_:
+        # Seed ensembles and blends: their first member's curve stands for
+        # the model (every seed of an ensemble trains the same way).
+        yield from _fitted_parts(est.estimators_[0], target_names, target)
     else:
         yield target, est
 
@@ -169,9 +173,13 @@ def _learning_curves(est, meta, target_names):
         return rows
     for target, part in _fitted_parts(est, target_names):
         for entry in getattr(part, "history_", None) or []:
+            # Losses are on each model's own target scaling (a warm-started
+            # model keeps its source's), so only the per-property validation
+            # RMSE in original units compares models.
+            rmse = {k: v for k, v in entry.items() if k.startswith("valid_rmse_")}
             rows.append({**meta, "target": target, "epoch": entry.get("epoch"),
                          "train_loss": entry.get("train_loss"),
-                         "valid_loss": entry.get("valid_loss")})
+                         "valid_loss": entry.get("valid_loss"), **rmse})
     return rows
 
 

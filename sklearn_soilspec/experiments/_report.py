@@ -145,12 +145,16 @@ def plot_observed_predicted(result):
 
 
 def plot_learning_curves(result, repeat=0):
-    """Validation loss over epochs: transfer against local training.
+    """Validation error over epochs: transfer against local training.
 
     The study's view of positive or negative transfer: a transfer model
     whose curve starts and stays below the local model's has gained from
-    the global library. One panel per domain, for the first repeat
-    (``repeat``); training losses are dashed.
+    the global library. Where the models record the validation RMSE per
+    property in its units (the CNN does), one panel per domain and property
+    shows it; the losses are not comparable between models, since a
+    warm-started model keeps its source's target scaling. Otherwise one
+    panel per domain shows the losses, training losses dashed. Curves of the
+    first repeat (``repeat``).
 
     Parameters
     ----------
@@ -184,7 +188,7 @@ def plot_learning_curves(result, repeat=0):
     >>> result = LocalisationExperiment(models=models, n_repeats=1, verbose=0).run(lib)
     >>> fig = plot_learning_curves(result)
     >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]
-    ['a', 'b']
+    ['a: OC', 'b: OC']
     >>> import os, tempfile
     >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "learning_curves.png"))
     """
@@ -195,6 +199,10 @@ def plot_learning_curves(result, repeat=0):
     if curves.empty:
         return None
     domains = list(pd.unique(curves["domain"]))
+    rmse_cols = [c for c in curves.columns
+                 if c.startswith("valid_rmse_") and curves[c].notna().any()]
+    if rmse_cols:
+        return _plot_rmse_curves(result, curves, domains, rmse_cols)
     ncols = min(3, len(domains))
     nrows = -(-len(domains) // ncols)
     fig = _figure(4.0 * ncols, 3.0 * nrows)
@@ -213,6 +221,24 @@ def plot_learning_curves(result, repeat=0):
         ax.legend(fontsize="x-small")
     for ax in axes[len(domains):]:
         ax.set_visible(False)
+    return fig
+
+
+def _plot_rmse_curves(result, curves, domains, rmse_cols):
+    fig = _figure(3.6 * len(rmse_cols), 2.8 * len(domains))
+    axes = fig.subplots(len(domains), len(rmse_cols), squeeze=False)
+    for i, domain in enumerate(domains):
+        sub = curves[curves["domain"] == domain]
+        for j, col in enumerate(rmse_cols):
+            ax = axes[i, j]
+            target = col[len("valid_rmse_"):]
+            for k, (model, part) in enumerate(sub.groupby("model", sort=False)):
+                if part[col].notna().any():
+                    ax.plot(part["epoch"], part[col], color=f"C{k}", label=model)
+            ax.set_title(f"{domain}: {target}", fontsize="small")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(f"validation RMSE{_unit(result, target)}")
+            ax.legend(fontsize="x-small")
     return fig
 
 

@@ -40,7 +40,9 @@ class ExperimentResult:
     learning_curves : DataFrame
         ``train_loss`` and ``valid_loss`` per epoch of every fitted step with a
         ``history_`` (``repeat`` is missing for global models, fitted once per
-        domain).
+        domain), and ``valid_rmse_<property>`` in the property's units where the
+        step records it (:class:`~sklearn_soilspec.neural.SpectralCNNRegressor`
+        does); losses of different models are on different target scalings.
     transfer_reports : DataFrame
         The flattened ``transfer_report_`` of every fitted transfer step.
     config : dict
