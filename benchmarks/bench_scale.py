@@ -87,7 +87,8 @@ def path_steps(architecture, cfg, wavelengths):
         steps.append(("spectrogram", Spectrogram(flatten=False)))
     model = SpectralCNNRegressor(
         architecture=architecture,
-        module_params=QUICK_MODULES[architecture] if cfg["quick"] else None,
+        module_params=(QUICK_MODULES[architecture] if cfg["quick"]
+                       else cfg.get("module_params", {}).get(architecture)),
         batch_size=cfg["batch_size"], max_epochs=cfg["epochs"], patience=cfg["patience"],
         random_state=0, device=cfg["device"], precision=cfg["precision"],
     )
@@ -186,11 +187,11 @@ def section_global(n, cfg, architectures):
               f"| {r['wall_s'] / 60:.1f} | {r['peak_rss_mb']:,.0f} |")
 
 
-def section_inference(n, cfg):
+def section_inference(n, cfg, architectures=ARCHITECTURES):
     print(f"\n## Prediction on {n:,} spectra (whole pipeline, after 1 epoch of training)\n")
     print("| architecture | predict spectra/s |")
     print("|---|---:|")
-    for arch in ARCHITECTURES:
+    for arch in architectures:
         r = measure("train", n, arch, dict(cfg, epochs=1, patience=None))
         print(f"| {arch} | {r['predict_spectra_per_s']:,.0f} |")
 
@@ -213,6 +214,10 @@ def main(argv=None):
     parser.add_argument("--global-patience", type=int, default=20,
                         help="early-stopping patience of the global model (package default 20)")
     parser.add_argument("--growth-epochs", type=int, default=3)
+    parser.add_argument("--conv1d-params", type=json.loads, default=None,
+                        help='module_params of the 1-D network as JSON, e.g. '
+                             '\'{"channels": [8, 16, 32], "shared_units": [64], "head_units": 32}\'')
+    parser.add_argument("--inference-architectures", nargs="+", default=list(ARCHITECTURES))
     parser.add_argument("--growth-architectures", nargs="+", default=list(ARCHITECTURES))
     parser.add_argument("--_stage", help=argparse.SUPPRESS)
     parser.add_argument("--_n", type=int, help=argparse.SUPPRESS)
@@ -228,7 +233,8 @@ def main(argv=None):
     cfg = {"quick": args.quick, "threads": args.threads, "device": args.device,
            "precision": args.precision, "batch_size": args.batch_size, "memory_epochs": 1,
            "growth_epochs": args.growth_epochs, "global_epochs": args.global_epochs,
-           "global_patience": args.global_patience}
+           "global_patience": args.global_patience,
+           "module_params": {"conv1d": args.conv1d_params} if args.conv1d_params else {}}
     n, sizes = args.n_samples, args.sizes
     training_args = ["--n-samples", "4000"]
     if args.quick:
@@ -258,7 +264,7 @@ def main(argv=None):
     if "global" in args.sections:
         section_global(n, cfg, args.global_architectures)
     if "inference" in args.sections:
-        section_inference(n, cfg)
+        section_inference(n, cfg, args.inference_architectures)
 
 
 if __name__ == "__main__":
