@@ -33,6 +33,12 @@ LIMESODA_SITES = {
 # Per site: what the OC column holds and the factor to % OC; clay factor to %;
 # pH method; notes for the description. Units are those documented by
 # LimeSoDa unless the numbers contradict them (noted).
+# Shared by the sites measured with the same instrument or method.
+_VERIS_NOTE = ("lab, dried; Veris MSP3 (two detectors: no data 1010.8-1070.4 nm, "
+               "the grid is interpolated across the gap); SOC and clay per dm3")
+_ON_THE_GO_NOTE = ("on-the-go NIR (1000-2400 nm) kriged to the sampling points: "
+                   "not a spectrum of the sample itself")
+
 _SITES = {
     "SSP.460": dict(oc="SOC", oc_factor=1.0, clay_factor=1.0, ph="H2O",
                     note="lab, dried; IRIS MkIV; SOC Walkley-Black"),
@@ -47,18 +53,11 @@ _SITES = {
                   note="in the field from an auger on moist soil (PSR+3500)"),
     "SC.93": dict(oc="SOC", oc_factor=1.0, clay_factor=1.0, ph="H2O",
                   note="lab, dried; ASD FieldSpec 4"),
-    "SSP.58": dict(oc="SOC", oc_factor=0.1, clay_factor=0.1, ph="CaCl2",
-                   note="lab, dried; Veris MSP3 (two detectors: no data 1010.8-1070.4 nm, "
-                        "the grid is interpolated across the gap); SOC and clay per dm3"),
-    "MG.44": dict(oc="SOC", oc_factor=0.1, clay_factor=0.1, ph="CaCl2",
-                  note="lab, dried; Veris MSP3 (two detectors: no data 1010.8-1070.4 nm, "
-                       "the grid is interpolated across the gap); SOC and clay per dm3"),
-    "RP.62": dict(oc="SOC", oc_factor=1.0, clay_factor=1.0, ph="CaCl2",
-                  note="on-the-go NIR (1000-2400 nm) kriged to the sampling points: "
-                       "not a spectrum of the sample itself"),
+    "SSP.58": dict(oc="SOC", oc_factor=0.1, clay_factor=0.1, ph="CaCl2", note=_VERIS_NOTE),
+    "MG.44": dict(oc="SOC", oc_factor=0.1, clay_factor=0.1, ph="CaCl2", note=_VERIS_NOTE),
+    "RP.62": dict(oc="SOC", oc_factor=1.0, clay_factor=1.0, ph="CaCl2", note=_ON_THE_GO_NOTE),
     "SA.112": dict(oc="SOC", oc_factor=1.0, clay_factor=1.0, ph="not documented",
-                   note="on-the-go NIR (1000-2400 nm) kriged to the sampling points: "
-                        "not a spectrum of the sample itself"),
+                   note=_ON_THE_GO_NOTE),
     "H.138": dict(oc="SOC", oc_factor=1.0, clay_factor=1.0, ph="H2O",
                   note="Bruker Vertex 70v; one sample has pH 2.4 (kept as published); "
                        "reflectance exceeds 100% at some wavenumbers (negative absorbance)"),
