@@ -207,6 +207,31 @@ def test_pickle_and_clone(rng):
     assert not hasattr(fresh, "net_") and fresh.get_params()["module_params"] == TINY
 
 
+def test_predictions_do_not_depend_on_the_prediction_batch(rng):
+    from sklearn_soilspec.neural._regressor import cache_sized_batch
+
+    X, Y = smooth_spectra(rng, n=70)
+    model = tiny().fit(X, Y)
+    auto = model.predict(X)
+    # Read at prediction time: set_params after fit applies to the next call.
+    for rows in (1, 7, 500):
+        np.testing.assert_allclose(model.set_params(predict_batch_size=rows).predict(X), auto,
+                                   rtol=1e-5, atol=1e-6)
+    # The automatic batch follows the widest activation: 4 channels x 64 points here.
+    module = model.net_.module_
+    assert cache_sized_batch(module, (64,), budget_bytes=4 * 4 * 64 * 20) == 20
+    assert cache_sized_batch(module, (64,), budget_bytes=1) == 16
+    assert module.training is False
+
+
+def test_the_automatic_prediction_batch_leaves_a_training_module_in_training_mode():
+    from sklearn_soilspec.neural._regressor import cache_sized_batch
+
+    net = SpectralConv1d(64, ["OC"], **TINY).train()
+    assert cache_sized_batch(net, (64,)) == 1024
+    assert net.training
+
+
 # -- pipelines and model selection ---------------------------------------------------
 
 

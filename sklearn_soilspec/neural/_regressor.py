@@ -187,6 +187,13 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         Maximum number of passes over the training data.
     batch_size : int, default=32
         Spectra per gradient step.
+    predict_batch_size : int or None, default=None
+        Spectra per forward pass when predicting and validating; results do
+        not depend on it. None: on CPU, as many as keep the widest activation
+        of a batch within about 4 MiB (16 to 1024 spectra), because batches
+        that spill out of the processor's cache predict up to 1.6 times
+        slower (``benchmarks/bench_scale.py``); on other devices
+        ``batch_size``.
     lr : float, default=1e-3
         Learning rate.
     optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
@@ -344,6 +351,7 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         "task_weights": ["array-like", dict, None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -376,6 +384,7 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         task_weights=None,
         max_epochs=200,
         batch_size=32,
+        predict_batch_size=None,
         lr=1e-3,
         optimizer="adam",
         weight_decay=0.0,
@@ -405,6 +414,7 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         self.task_weights = task_weights
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.predict_batch_size = predict_batch_size
         self.lr = lr
         self.optimizer = optimizer
         self.weight_decay = weight_decay
@@ -651,9 +661,13 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         return mean, np.where(scale > 0, scale, 1.0)
 
     def _to_tensor(self, X):
+        X = np.asarray(X, dtype=np.float32)
         if self.x_mean_ is not None:
-            X = (X - self.x_mean_) / self.x_scale_
-        return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+            # In float32: the network computes in float32 anyway, and a float64
+            # temporary of a large library costs more than the forward pass.
+            X = X - np.asarray(self.x_mean_, dtype=np.float32)
+            X /= np.asarray(self.x_scale_, dtype=np.float32)
+        return torch.as_tensor(np.ascontiguousarray(X))
 
     def _split(self, X_t, Y_t, validation_data):
         """Training rows and the validation set (None without one)."""
@@ -729,7 +743,15 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("task_weights must be non-negative with a positive sum.")
         return w
 
+    def _predict_rows(self):
+        if self.predict_batch_size is not None:
+            return self.predict_batch_size
+        return getattr(self, "_auto_predict_rows", None) or self.batch_size
+
     def _make_net(self, module, valid, n_train, extra_callbacks):
+        # Measured once per network, before any user hook can see the probe.
+        on_cpu = self.device == "cpu" and self.accelerator is None
+        self._auto_predict_rows = cache_sized_batch(module, self.input_shape_) if on_cpu else None
         monitor = "valid_loss" if valid is not None else "train_loss"
         callbacks = []
         if valid is not None:
@@ -778,6 +800,7 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train=loader,
+            iterator_valid__batch_size=self._predict_rows(),
             iterator_valid=loader,
             iterator_train__shuffle=True,
             # Batch norm cannot normalise a batch of one: drop the straggler.
@@ -793,6 +816,9 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
     # -- prediction --------------------------------------------------------------
 
     def _forward(self, X_t):
+        # predict_batch_size is read now, so set_params after fit applies to
+        # the next prediction as its docstring promises.
+        self.net_.iterator_valid__batch_size = self._predict_rows()
         out = self.net_.forward(TensorRows(X_t), training=False)
         return out.reshape(X_t.shape[0], -1).numpy().astype(np.float64)
 
@@ -881,6 +907,56 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         Y_pred = pred.numpy() * self.y_scale_ + self.y_mean_
         rmse = rmse_per_target(Y_true, Y_pred)
         return {"loss": loss, "rmse": dict(zip(self.target_names_, map(float, rmse)))}
+
+
+def cache_sized_batch(module, input_shape, budget_bytes=4 * 2**20, lo=16, hi=1024):
+    """Rows per forward pass whose widest float32 activation fits ``budget_bytes``.
+
+    One spectrum (zeros) is passed through ``module`` in eval mode and the
+    largest output of any layer is measured, so the rule follows whatever
+    architecture and sizes the module has.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Taking a batch of shape ``(n, *input_shape)``.
+    input_shape : tuple of int
+        Shape of one sample.
+    budget_bytes : int, default=4 MiB
+    lo, hi : int, default=16, 1024
+        Bounds of the result.
+
+    Returns
+    -------
+    rows : int
+
+    Examples
+    --------
+    >>> from sklearn_soilspec.neural import SpectralConv1d
+    >>> from sklearn_soilspec.neural._regressor import cache_sized_batch
+    >>> cache_sized_batch(SpectralConv1d(1050, ["OC"]), (1050,))
+    62
+    """
+    widest = [int(np.prod(input_shape))]
+
+    def record(_, __, out):
+        if isinstance(out, torch.Tensor):
+            widest.append(out[0].numel())
+
+    hooks = [m.register_forward_hook(record) for m in module.modules()
+             if not list(m.children())]
+    was_training = module.training
+    try:
+        module.eval()
+        param = next(module.parameters(), None)
+        device = param.device if param is not None else "cpu"
+        with torch.no_grad():
+            module(torch.zeros((1, *input_shape), device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+        module.train(was_training)
+    return int(np.clip(budget_bytes // (4 * max(widest)), lo, hi))
 
 
 def nan_r2_score(y_true, y_pred, sample_weight=None):

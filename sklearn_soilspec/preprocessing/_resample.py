@@ -8,8 +8,9 @@ from ._axis import check_wavelength_grid
 __all__ = ["resample_spectra"]
 
 # Rows are interpolated in chunks so that a 20,000 x 4,200 library never needs a
-# second full-size float64 copy at once.
-_CHUNK_ROWS = 2048
+# second full-size float64 copy at once; 512 rows of float32 spectra also keep a
+# chunk's gathers in cache.
+_CHUNK_ROWS = 512
 
 
 def resample_spectra(X, source, target, kind="linear", dtype=None, tolerance=1e-6):
@@ -81,9 +82,18 @@ def resample_spectra(X, source, target, kind="linear", dtype=None, tolerance=1e-
         span = src[right] - src[left]
         w = np.where(span > 0, (target - src[left]) / np.where(span > 0, span, 1.0), 0.0)
         cols_l, cols_r = order[left], order[right]
+        # Weights in the output dtype keep float32 spectra in float32; target
+        # points that fall on a measured wavelength (a coarser grid of the same
+        # instrument) need only their left column.
+        w_left, w_right = (1.0 - w).astype(out.dtype), w.astype(out.dtype)
+        mixed = np.flatnonzero(w_right != 0)
         for start in range(0, X.shape[0], _CHUNK_ROWS):
             block = X[start : start + _CHUNK_ROWS]
-            out[start : start + _CHUNK_ROWS] = block[:, cols_l] * (1.0 - w) + block[:, cols_r] * w
+            chunk = out[start : start + _CHUNK_ROWS]
+            chunk[...] = block[:, cols_l]
+            chunk *= w_left
+            if mixed.size:
+                chunk[:, mixed] += block[:, cols_r[mixed]] * w_right[mixed]
     else:
         for start in range(0, X.shape[0], _CHUNK_ROWS):
             block = np.asarray(X[start : start + _CHUNK_ROWS][:, order], dtype=np.float64)
