@@ -45,16 +45,27 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
     cv : int or float, default=5
         How validation predictions are made for ``"best"`` / ``"optimal"``:
         an int k gives shuffled k-fold out-of-fold predictions, a float in
-        (0, 1) one held-out share (cheaper for networks). The members are then
-        refitted on all rows.
+        (0, 1) one held-out share (cheaper for networks).
     weight_steps : int, default=10
         Grid resolution of ``"optimal"``.
+    refit : bool or list of str, default=True
+        With weights chosen from data, which members are refitted on all rows
+        after the validation fits. The others are *cross-fitted*: they predict
+        the mean of their validation-fold models, the very models whose
+        held-out predictions chose the weights. Weights validated on a
+        network's fold runs then also hold for what predicts (a refit on all
+        rows can go astray where the fold runs did not), and the fold models
+        are an ensemble at no extra training cost. True: refit every member;
+        False: refit none; a list: refit the members of those names (e.g. a
+        PLSR, which gains from every row, beside a cross-fitted network).
     random_state : int, RandomState instance or None, default=0
         Seeds the validation split.
 
     Attributes
     ----------
     estimators_ : list of fitted estimators
+        One per member; a cross-fitted member holds its fold models in its
+        own ``estimators_`` and predicts their mean.
     named_estimators_ : dict of str -> fitted estimator
     weights_ : ndarray of shape (n_members, n_targets)
         Weights used per property (columns sum to one).
@@ -91,14 +102,17 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
         "weights": ["array-like", StrOptions({"best", "optimal"}), None],
         "cv": [Interval(Integral, 2, None, closed="left"), Interval(Real, 0, 1, closed="neither")],
         "weight_steps": [Interval(Integral, 1, None, closed="left")],
+        "refit": ["boolean", list],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimators, weights=None, cv=5, weight_steps=10, random_state=0):
+    def __init__(self, estimators, weights=None, cv=5, weight_steps=10, refit=True,
+                 random_state=0):
         self.estimators = estimators
         self.weights = weights
         self.cv = cv
         self.weight_steps = weight_steps
+        self.refit = refit
         self.random_state = random_state
 
     def get_params(self, deep=True):
@@ -127,6 +141,22 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
                 raise TypeError(f"Member {name!r} ({type(est).__name__}) has no fit/predict.")
         return names
 
+    def _refitted(self, names):
+        if self.refit is True or self.refit is False:
+            refit = set(names) if self.refit else set()
+        else:
+            unknown = sorted(set(self.refit) - set(names))
+            if unknown:
+                raise ValueError(f"refit names unknown member(s) {unknown}; members: {names}.")
+            refit = set(self.refit)
+        if refit != set(names) and not isinstance(self.weights, str):
+            raise ValueError(
+                "refit other than True needs weights='best' or 'optimal': cross-fitted "
+                "members are the models of the validation folds, which fixed weights do "
+                "not train."
+            )
+        return refit
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit every member (and choose weights on validation rows if asked).
@@ -142,6 +172,7 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
         self : BlendRegressor
         """
         names = self._check_estimators()
+        refit = self._refitted(names)
         # Checked for clear errors (sparse, wrong shapes) but passed on as
         # given: a Pipeline member may need a DataFrame's wavelength names.
         validate_data(self, X, reset=True, dtype=None, allow_nd=True, ensure_all_finite=False)
@@ -158,10 +189,11 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
         Y2 = Y.reshape(len(Y), -1)
         n_members, n_targets = len(names), Y2.shape[1]
         self.validation_rmse_ = None
+        folds = [[] for _ in names]
         if self.weights is None:
             self.weights_ = np.full((n_members, n_targets), 1.0 / n_members)
         elif isinstance(self.weights, str):
-            P = self._validation_predictions(X, y, Y2)
+            P = self._validation_predictions(X, y, Y2, folds)
             self.validation_rmse_ = np.stack([rmse_per_target(Y2, p) for p in P])
             self.weights_ = self._choose(P, Y2)
         else:
@@ -173,11 +205,15 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
                     f"({n_members}, {n_targets}) with a positive sum; got shape {w.shape}."
                 )
             self.weights_ = w / w.sum(axis=0)
-        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+        # A member none of whose fold fits succeeded has nothing to average.
+        self.estimators_ = [
+            _FoldMean(fitted) if name not in refit and fitted else clone(est).fit(X, y)
+            for (name, est), fitted in zip(self.estimators, folds)
+        ]
         self.named_estimators_ = dict(zip(names, self.estimators_))
         return self
 
-    def _validation_predictions(self, X, y, Y2):
+    def _validation_predictions(self, X, y, Y2, folds):
         n = Y2.shape[0]
         if isinstance(self.cv, Real) and not isinstance(self.cv, Integral):
             splits = ShuffleSplit(1, test_size=self.cv, random_state=self.random_state).split(
@@ -194,11 +230,13 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
                                 _safe_indexing(X, test))
             for i, (_, est) in enumerate(self.estimators):
                 try:
-                    pred = np.asarray(clone(est).fit(X_tr, y_tr).predict(X_te), dtype=np.float64)
+                    fitted = clone(est).fit(X_tr, y_tr)
+                    pred = np.asarray(fitted.predict(X_te), dtype=np.float64)
                 except ValueError:
                     # Too few rows in a fold for this member's own inner CV
                     # (tiny local sets): it gets no weight, see _choose.
                     continue
+                folds[i].append(fitted)
                 P[i][test] = pred.reshape(len(test), -1)
         return P
 
@@ -247,3 +285,17 @@ class BlendRegressor(RegressorMixin, _BaseComposition):
     def score(self, X, y, sample_weight=None):
         """Mean R2 over properties, ignoring NaN targets."""
         return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)
+
+
+class _FoldMean:
+    """The mean prediction of one member's fold models (a cross-fitted member)."""
+
+    def __init__(self, estimators):
+        self.estimators_ = list(estimators)
+
+    def predict(self, X):
+        return np.mean([np.asarray(e.predict(X), dtype=np.float64) for e in self.estimators_],
+                       axis=0)
+
+    def __repr__(self):
+        return f"cross-fitted({len(self.estimators_)} x {type(self.estimators_[0]).__name__})"

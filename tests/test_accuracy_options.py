@@ -1,6 +1,8 @@
 """Localisation recipes: per-domain standardisation, head re-standardisation, AdaBN,
 augmentation, seed ensembles, MC dropout, the multi-output blend, and their defaults."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,9 @@ from sklearn_soilspec.baselines import PLSRegressionCV
 from sklearn_soilspec.blend import BlendRegressor
 from sklearn_soilspec.datasets import SpectralLibrary
 from sklearn_soilspec.ensemble import SeedEnsembleRegressor
-from sklearn_soilspec.experiments import LocalisationExperiment, ModelSpec, default_models
+from sklearn_soilspec.experiments import (
+    LocalisationExperiment, ModelSpec, PerTargetRegressor, default_models,
+)
 from sklearn_soilspec.experiments._spec import param_ending
 from sklearn_soilspec.neural import SpectralAugmenter, SpectralCNNRegressor
 
@@ -251,6 +255,64 @@ def test_blend_gives_no_weight_to_a_member_that_cannot_fit_the_folds(rng):
     np.testing.assert_array_equal(blend.weights_.ravel(), [0.0, 1.0])
 
 
+def test_blend_cross_fitted_members_predict_the_mean_of_their_fold_models(rng):
+    from sklearn.model_selection import KFold
+
+    X = rng.normal(size=(60, 6))
+    Y = np.c_[X[:, 0] + 0.1 * rng.normal(size=60), X[:, 1] - X[:, 2]]
+    Y[::5, 1] = np.nan
+    members = [("r", PerTargetRegressor(Ridge(alpha=1.0))),
+               ("p", PLSRegressionCV(max_components=3, random_state=0))]
+    blend = BlendRegressor(members, weights="optimal", cv=3, weight_steps=4, refit=["p"],
+                           random_state=1).fit(X, Y)
+    fold_models = blend.named_estimators_["r"].estimators_
+    assert len(fold_models) == 3
+    # The fold models are the ones the weights were validated on: same folds, same rows.
+    splits = KFold(3, shuffle=True, random_state=1).split(X)
+    for model, (train, _) in zip(fold_models, splits):
+        expected = clone(members[0][1]).fit(X[train], Y[train])
+        np.testing.assert_allclose(model.predict(X[:5]), expected.predict(X[:5]))
+    refitted = clone(members[1][1]).fit(X, Y)
+    np.testing.assert_allclose(blend.named_estimators_["p"].predict(X), refitted.predict(X))
+    r_mean = np.mean([m.predict(X) for m in fold_models], axis=0)
+    expected = blend.weights_[0] * r_mean + blend.weights_[1] * refitted.predict(X)
+    np.testing.assert_allclose(blend.predict(X), expected)
+    # refit=True (the default) differs: the member is refitted on all rows.
+    full = BlendRegressor(members, weights="optimal", cv=3, weight_steps=4,
+                          random_state=1).fit(X, Y)
+    np.testing.assert_array_equal(full.weights_, blend.weights_)
+    assert isinstance(full.named_estimators_["r"], PerTargetRegressor)
+    assert not isinstance(blend.named_estimators_["r"], PerTargetRegressor)
+
+
+def test_blend_cross_fitting_survives_pickle_and_clone(rng):
+    X = rng.normal(size=(40, 5))
+    blend = BlendRegressor([("a", Ridge()), ("b", Ridge(alpha=50.0))], weights="best", cv=4,
+                           refit=False).fit(X, X[:, 0])
+    again = pickle.loads(pickle.dumps(blend))
+    np.testing.assert_array_equal(again.predict(X), blend.predict(X))
+    assert clone(blend).get_params()["refit"] is False
+
+
+def test_blend_member_without_fold_models_is_refitted(rng):
+    X = rng.normal(size=(60, 5))
+    y = X[:, 0]
+    blend = BlendRegressor([("small", _NeedsMany(alpha=1e-3)), ("ok", Ridge(alpha=10.0))],
+                           weights="optimal", cv=3, refit=False).fit(X, y)
+    assert isinstance(blend.named_estimators_["small"], _NeedsMany)
+    assert len(blend.named_estimators_["ok"].estimators_) == 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"refit": False}, "refit other than True needs weights='best' or 'optimal'"),
+    ({"refit": ["c"], "weights": "best"}, "refit names unknown member\\(s\\) \\['c'\\]"),
+])
+def test_blend_bad_refit_is_a_clear_error(rng, kwargs, message):
+    X = rng.normal(size=(20, 4))
+    with pytest.raises(ValueError, match=message):
+        BlendRegressor([("a", Ridge()), ("b", Ridge())], **kwargs).fit(X, X[:, 0])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"weights": [1.0]}, "one per member \\(2\\)"),
     ({"weights": [-1.0, 2.0]}, "non-negative"),
@@ -288,6 +350,8 @@ def test_blend_of_transfer_cnn_and_local_pls_runs_as_one_transfer_spec(rng):
 @parametrize_with_checks([
     BlendRegressor([("r", Ridge()), ("p", PLSRegressionCV(max_components=2, random_state=0))]),
     BlendRegressor([("r", Ridge()), ("r2", Ridge(alpha=10.0))], weights="optimal", cv=3),
+    BlendRegressor([("r", Ridge()), ("r2", Ridge(alpha=10.0))], weights="optimal", cv=3,
+                   refit=["r"]),
     SeedEnsembleRegressor(Ridge(), n_estimators=2),
 ])
 def test_sklearn_compatible(estimator, check):

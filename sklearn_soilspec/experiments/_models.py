@@ -15,6 +15,7 @@ MODEL_NAMES = (
 RECIPE_NAMES = (
     "plsr_tuned", "cnn_global_domain", "cnn_transfer_domain", "cnn_transfer_ensemble",
     "blend_transfer_plsr", "blend_transfer_plsr_cv", "blend_ensemble_plsr",
+    "blend_crossfit_plsr_cv",
 )
 
 
@@ -75,6 +76,14 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         0.5 ``cnn_transfer_ensemble`` + 0.5 ``plsr_tuned``: averaging seeds
         first removes the occasional fine-tuning run that goes astray on a
         few dozen spectra.
+    ``blend_crossfit_plsr_cv``
+        The negative-transfer guard of the accuracy benchmark:
+        ``cnn_transfer_domain`` and ``plsr_tuned`` with weights chosen per
+        property by 5-fold inner CV (0, 0.25, ..., 1), the CNN member
+        cross-fitted (``refit=["pls"]``): it predicts the mean of its five
+        fold models, the very runs the weights were validated on, so a final
+        fine-tuning run cannot go astray unseen, and the five runs are a
+        seed-and-subsample ensemble at no extra cost.
 
     Parameters
     ----------
@@ -195,6 +204,11 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         "blend_transfer_plsr_cv": ModelSpec(
             BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
                            weights="optimal", cv=3, weight_steps=4,
+                           random_state=random_state),
+            "transfer", source="cnn_global_domain"),
+        "blend_crossfit_plsr_cv": ModelSpec(
+            BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
+                           weights="optimal", cv=5, weight_steps=4, refit=["pls"],
                            random_state=random_state),
             "transfer", source="cnn_global_domain"),
     })
