@@ -98,7 +98,7 @@ def _build_parser():
                         "plsr_spiked mbl cnn_local cnn_global cnn_transfer, plus "
                         "cnn_transfer_ensemble: transfer from a per-site standardised global "
                         "CNN, 3 fine-tuning seeds); other recipes of the accuracy benchmark "
-                        "can be named too (e.g. cnn_transfer_domain, blend_transfer_plsr_cv; "
+                        "can be named too (e.g. cnn_transfer_domain, blend_crossfit_plsr_cv; "
                         "a wrong name lists them all)")
     p.add_argument("--repeats", type=_positive_int, default=1,
                    help="random test splits per domain (default: 1)")

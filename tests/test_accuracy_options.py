@@ -374,6 +374,10 @@ def test_default_models_offer_the_recipes_by_name():
     with pytest.raises(ValueError, match="recipes"):
         default_models(names=["nope"])
     assert isinstance(models["plsr_tuned"].estimator.get_params()["weights"], str)
+    guard = models["blend_crossfit_plsr_cv"]
+    assert guard.source == "cnn_global_domain"
+    assert guard.estimator.get_params()["refit"] == ["pls"]
+    assert param_ending(guard.estimator, "warm_start_from") == "cnn__cnn__warm_start_from"
 
 
 def test_model_file_keeps_domain_standardisation_and_augmentation(rng, tmp_path):
