@@ -77,7 +77,30 @@ def steady(times):
     return float(np.mean(times[1:] if len(times) > 1 else times))
 
 
-def run(n_samples, n_wavelengths, epochs, batch_sizes, module_params):
+def _estimator_turn(arch, Xa, Y, bs, epochs, params, est_epoch, est_pred, *_):
+    model = estimator(arch, bs, epochs, params).fit(Xa, Y)
+    est_epoch.append(steady(model.history_[:, "dur"]))
+    start = time.perf_counter()
+    model.predict(Xa)
+    est_pred.append(time.perf_counter() - start)
+
+
+def _bare_turn(arch, Xa, Y, bs, epochs, params, _, __, bare_epoch, bare_pred):
+    # The same architecture, freshly initialised, trained by hand on the
+    # standardised inputs the estimator uses (its scalers come from a 0-epoch fit).
+    scaler = estimator(arch, bs, 0, params).fit(Xa, Y)
+    torch.manual_seed(0)
+    module = type(scaler.net_.module_)(
+        **({"n_features": Xa.shape[1]} if arch == "conv1d" else {"image_shape": Xa.shape[1:]}),
+        target_names=scaler.target_names_, **params,
+    )
+    Xs = scaler._to_tensor(Xa.reshape(len(Xa), -1)).numpy()
+    Ys = ((Y - scaler.y_mean_) / scaler.y_scale_).astype(np.float32)
+    bare_epoch.append(steady(bare_training(module, Xs, Ys, bs, epochs)))
+    bare_pred.append(bare_inference(module, Xs, bs))
+
+
+def run(n_samples, n_wavelengths, epochs, batch_sizes, module_params, repeats=1):
     X, Y = make_data(n_samples, n_wavelengths)
     inputs = {
         "conv1d": X,
@@ -87,32 +110,27 @@ def run(n_samples, n_wavelengths, epochs, batch_sizes, module_params):
     for arch, Xa in inputs.items():
         params = module_params[arch]
         for bs in batch_sizes:
-            model = estimator(arch, bs, epochs, params).fit(Xa, Y)
-            skorch_epoch = steady(model.history_[:, "dur"])
-            start = time.perf_counter()
-            model.predict(Xa)
-            skorch_pred = time.perf_counter() - start
-            # The same architecture, freshly initialised, trained by hand on the
-            # standardised inputs the estimator uses.
-            torch.manual_seed(0)
-            module = type(model.net_.module_)(
-                **({"n_features": Xa.shape[1]} if arch == "conv1d"
-                   else {"image_shape": Xa.shape[1:]}),
-                target_names=model.target_names_, **params,
-            )
-            Xs = model._to_tensor(Xa.reshape(len(Xa), -1)).numpy()
-            Ys = ((Y - model.y_mean_) / model.y_scale_).astype(np.float32)
-            bare_epoch = steady(bare_training(module, Xs, Ys, bs, epochs))
-            bare_pred = bare_inference(module, Xs, bs)
+            # Estimator and bare loop take turns, in alternating order, so that both
+            # see the same drift of a shared machine (single epochs jitter by up to
+            # 30 % here); medians over the turns are reported.
+            est_epoch, est_pred, bare_epoch, bare_pred = [], [], [], []
+            for turn in range(repeats):
+                pair = (_estimator_turn, _bare_turn) if turn % 2 == 0 else (_bare_turn,
+                                                                           _estimator_turn)
+                for fn in pair:
+                    fn(arch, Xa, Y, bs, epochs, params, est_epoch, est_pred, bare_epoch,
+                       bare_pred)
+            ratios = np.asarray(est_epoch) / np.asarray(bare_epoch)
             rows.append({
                 "architecture": arch,
                 "input": "x".join(map(str, Xa.shape[1:])),
                 "batch": bs,
-                "train_skorch": n_samples / skorch_epoch,
-                "train_bare": n_samples / bare_epoch,
-                "overhead": skorch_epoch / bare_epoch,
-                "predict_skorch": n_samples / skorch_pred,
-                "predict_bare": n_samples / bare_pred,
+                "train_skorch": n_samples / np.median(est_epoch),
+                "train_bare": n_samples / np.median(bare_epoch),
+                "overhead": float(np.median(est_epoch) / np.median(bare_epoch)),
+                "ratio_range": (float(ratios.min()), float(ratios.max())),
+                "predict_skorch": n_samples / np.median(est_pred),
+                "predict_bare": n_samples / np.median(bare_pred),
             })
     return rows
 
@@ -126,6 +144,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="turns of estimator and bare loop per setting (medians reported)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,16 +156,19 @@ def main(argv=None):
             "conv1d": {"channels": (4, 8), "shared_units": (16,), "head_units": 8},
             "spectrogram2d": {"channels": ((4,), (8,)), "shared_units": (16,), "head_units": 8},
         }
-    rows = run(args.n_samples, args.n_wavelengths, args.epochs, args.batch_sizes, module_params)
+    rows = run(args.n_samples, args.n_wavelengths, args.epochs, args.batch_sizes, module_params,
+               args.repeats)
     print(f"{args.n_samples} spectra x {args.n_wavelengths} points, {args.epochs} epochs, "
-          f"torch threads {torch.get_num_threads()}, device cpu; spectra per second\n")
+          f"torch threads {torch.get_num_threads()}, device cpu, {args.repeats} turn(s) each "
+          "(medians); spectra per second\n")
     print("| architecture | input | batch | train (estimator) | train (bare torch) | "
-          "epoch time ratio | predict (estimator) | predict (bare torch) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "epoch time ratio | ratio per turn | predict (estimator) | predict (bare torch) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        lo, hi = r["ratio_range"]
         print(f"| {r['architecture']} | {r['input']} | {r['batch']} | {r['train_skorch']:.0f} | "
-              f"{r['train_bare']:.0f} | {r['overhead']:.2f} | {r['predict_skorch']:.0f} | "
-              f"{r['predict_bare']:.0f} |")
+              f"{r['train_bare']:.0f} | {r['overhead']:.2f} | {lo:.2f} - {hi:.2f} "
+              f"| {r['predict_skorch']:.0f} | {r['predict_bare']:.0f} |")
 
 
 if __name__ == "__main__":
