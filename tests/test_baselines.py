@@ -11,7 +11,12 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_soilspec.baselines import MemoryBasedRegressor, PLSRegressionCV, SpikedRegressor
+from sklearn_soilspec.baselines import (
+    MemoryBasedRegressor,
+    PCAGaussianProcessRegressor,
+    PLSRegressionCV,
+    SpikedRegressor,
+)
 from sklearn_soilspec.baselines._local_pls import batched_pls1, wapls_weights
 from sklearn_soilspec.baselines._pls_cv import _truncated_predictions
 
@@ -30,6 +35,8 @@ from sklearn_soilspec.baselines._pls_cv import _truncated_predictions
             local_model="pls",
             pls_components=3,
         ),
+        PCAGaussianProcessRegressor(n_components=5, n_restarts_optimizer=0),
+        PCAGaussianProcessRegressor(kernel="rbf", n_restarts_optimizer=0),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -415,3 +422,63 @@ def test_mbl_bad_spectra(rng):
     X_nan[3, 4] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         mbl.predict(X_nan)
+
+
+# ------------------------------------------------------------- GP on PC scores
+def test_gp_fits_a_nonlinear_property_that_pls_cannot(rng):
+    # The property depends on a spectral score through a parabola: a linear
+    # latent-variable model sees no signal, a GP with an RBF part does.
+    scores = rng.normal(size=(120, 3))
+    X = scores @ rng.normal(size=(3, 50)) + 0.01 * rng.normal(size=(120, 50))
+    y = scores[:, 0] ** 2 + 0.05 * rng.normal(size=120)
+    train, test = slice(0, 80), slice(80, None)
+    gp = PCAGaussianProcessRegressor(n_restarts_optimizer=0).fit(X[train], y[train])
+    pls = PLSRegressionCV(max_components=10, random_state=0).fit(X[train], y[train])
+    rmse_gp = np.sqrt(np.mean((gp.predict(X[test]) - y[test]) ** 2))
+    rmse_pls = np.sqrt(np.mean((pls.predict(X[test]) - y[test]) ** 2))
+    assert rmse_gp < 0.5 * rmse_pls
+    assert rmse_gp < 0.5 * y[test].std()
+
+
+def test_gp_fits_each_property_on_its_measured_rows(rng):
+    X, y1 = _low_rank(rng, n=40, p=30)
+    y2 = X[:, 3] + 0.1 * rng.normal(size=40)
+    Y = np.column_stack([y1, y2])
+    Y[::3, 1] = np.nan
+    model = PCAGaussianProcessRegressor(n_components=8, n_restarts_optimizer=0).fit(X, Y)
+    # The second GP saw the same projection, restricted to the rows with pH.
+    alone = PCAGaussianProcessRegressor(n_components=8, n_restarts_optimizer=0).fit(X, y2)
+    rows = ~np.isnan(Y[:, 1])
+    assert model.estimators_[1].X_train_.shape[0] == rows.sum()
+    assert model.estimators_[0].X_train_.shape[0] == 40
+    assert np.isfinite(model.predict(X)).all()
+    # Same projection (fitted on all spectra) and data: the same second GP as
+    # a single-target fit would give on those rows.
+    single = PCAGaussianProcessRegressor(n_components=8, n_restarts_optimizer=0)
+    single.fit(X, np.where(rows, y2, np.nan))
+    np.testing.assert_allclose(model.predict(X)[:, 1], single.predict(X), rtol=1e-6, atol=1e-8)
+    assert alone.predict(X).shape == (40,)
+
+
+def test_gp_returns_a_positive_predictive_spread(rng):
+    X, y = _low_rank(rng, n=50, p=30)
+    model = PCAGaussianProcessRegressor(n_restarts_optimizer=0).fit(X, np.column_stack([y, y]))
+    mean, std = model.predict(X[:5], return_std=True)
+    assert mean.shape == std.shape == (5, 2)
+    assert (std > 0).all()
+    np.testing.assert_allclose(mean, model.predict(X[:5]))
+    far = X[:1] + 50 * X.std(axis=0)
+    assert model.predict(far, return_std=True)[1][0, 0] > std[:, 0].max()
+
+
+def test_gp_clips_components_to_the_rows_and_keeps_variance_share(rng):
+    X, y = _low_rank(rng, n=12, p=30, rank=3)
+    assert PCAGaussianProcessRegressor(n_components=50).fit(X, y).n_components_ == 11
+    assert PCAGaussianProcessRegressor(n_components=0.9).fit(X, y).n_components_ <= 4
+
+
+def test_gp_needs_two_measured_values_per_property(rng):
+    X = rng.normal(size=(10, 20))
+    Y = np.column_stack([rng.normal(size=10), np.r_[1.0, [np.nan] * 9]])
+    with pytest.raises(ValueError, match="Target 1 has 1 measured value"):
+        PCAGaussianProcessRegressor().fit(X, Y)
