@@ -378,6 +378,14 @@ def test_default_models_offer_the_recipes_by_name():
     assert guard.source == "cnn_global_domain"
     assert guard.estimator.get_params()["refit"] == ["pls"]
     assert param_ending(guard.estimator, "warm_start_from") == "cnn__cnn__warm_start_from"
+    guard = models["blend_crossfit_gpr_plsr_cv"].estimator
+    assert [n for n, _ in guard.estimators] == ["cnn", "gpr", "pls"]
+    assert guard.get_params()["refit"] == ["gpr", "pls"]
+    assert guard.get_params()["weights"] == "optimal"
+    thirds = models["blend_ensemble_gpr_plsr"].estimator
+    assert thirds.get_params()["weights"] is None
+    assert thirds.get_params()["cnn__n_estimators"] == 3
+    assert models["gpr_local"].training == "local"
 
 
 def test_model_file_keeps_domain_standardisation_and_augmentation(rng, tmp_path):

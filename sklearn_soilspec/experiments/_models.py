@@ -15,7 +15,7 @@ MODEL_NAMES = (
 RECIPE_NAMES = (
     "plsr_tuned", "cnn_global_domain", "cnn_transfer_domain", "cnn_transfer_ensemble",
     "blend_transfer_plsr", "blend_transfer_plsr_cv", "blend_ensemble_plsr",
-    "blend_crossfit_plsr_cv",
+    "blend_crossfit_plsr_cv", "gpr_local", "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv",
 )
 
 
@@ -84,6 +84,19 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         fold models, the very runs the weights were validated on, so a final
         fine-tuning run cannot go astray unseen, and the five runs are a
         seed-and-subsample ensemble at no extra cost.
+    ``gpr_local``
+        Savitzky-Golay first derivative then
+        :class:`~sklearn_soilspec.baselines.PCAGaussianProcessRegressor`
+        (linear + RBF kernel on the principal components keeping 99 % of the
+        variance), local.
+    ``blend_ensemble_gpr_plsr``
+        Equal thirds of ``cnn_transfer_ensemble``, ``gpr_local`` and
+        ``plsr_tuned``: three local-data models whose errors differ (a
+        fine-tuned network, a kernel model, a linear latent-variable model).
+    ``blend_crossfit_gpr_plsr_cv``
+        The negative-transfer guard with the same three members: weights per
+        property by 5-fold inner CV (0, 0.25, ..., 1), the CNN cross-fitted
+        as in ``blend_crossfit_plsr_cv``, the GP and the PLSR refitted.
 
     Parameters
     ----------
@@ -121,7 +134,12 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
     >>> list(default_models(names=["cnn_transfer"]))
     ['cnn_global', 'cnn_transfer']
     """
-    from ..baselines import MemoryBasedRegressor, PLSRegressionCV, SpikedRegressor
+    from ..baselines import (
+        MemoryBasedRegressor,
+        PCAGaussianProcessRegressor,
+        PLSRegressionCV,
+        SpikedRegressor,
+    )
     from ..blend import BlendRegressor
     from ..ensemble import SeedEnsembleRegressor
     from ..neural import SpectralCNNRegressor
@@ -180,6 +198,10 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
                                ("snv", Pipeline([("snv", SNV()), ("pls", pls())]))],
                               weights="best", cv=5, random_state=random_state)
 
+    def gpr():
+        return Pipeline([("sg", derivative()),
+                         ("gpr", PCAGaussianProcessRegressor(random_state=random_state))])
+
     transfer_domain = cnn(freeze_layers="features", domain_standardize=True)
     models.update({
         "plsr_tuned": ModelSpec(plsr_tuned(), "local"),
@@ -209,6 +231,19 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         "blend_crossfit_plsr_cv": ModelSpec(
             BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
                            weights="optimal", cv=5, weight_steps=4, refit=["pls"],
+                           random_state=random_state),
+            "transfer", source="cnn_global_domain"),
+        "gpr_local": ModelSpec(gpr(), "local"),
+        "blend_ensemble_gpr_plsr": ModelSpec(
+            BlendRegressor([("cnn", SeedEnsembleRegressor(transfer_domain,
+                                                          n_estimators=n_ensemble,
+                                                          random_state=random_state)),
+                            ("gpr", gpr()), ("pls", plsr_tuned())],
+                           random_state=random_state),
+            "transfer", source="cnn_global_domain"),
+        "blend_crossfit_gpr_plsr_cv": ModelSpec(
+            BlendRegressor([("cnn", transfer_domain), ("gpr", gpr()), ("pls", plsr_tuned())],
+                           weights="optimal", cv=5, weight_steps=4, refit=["gpr", "pls"],
                            random_state=random_state),
             "transfer", source="cnn_global_domain"),
     })
