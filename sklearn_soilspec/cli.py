@@ -25,8 +25,8 @@ DATA_KINDS = ("limesoda-visnir", "limesoda-mir", "lucas", "ossl", "ossl-mir", "c
 _FILE_KINDS = ("lucas", "ossl", "ossl-mir", "csv")
 # The study's comparison plus the best transfer-only recipe of the accuracy
 # benchmark, so that the main job shows the plain recipe and what fixes it.
-DEFAULT_MODELS = ("plsr_local", "plsr_global", "plsr_spiked", "mbl", "cnn_local", "cnn_global",
-                  "cnn_transfer", "cnn_transfer_ensemble")
+DEFAULT_MODELS = ("plsr_local", "plsr_global", "plsr_spiked", "mbl", "gpr_local", "cnn_local",
+                  "cnn_global", "cnn_transfer", "cnn_transfer_ensemble")
 
 
 class _UsageError(Exception):
@@ -95,10 +95,11 @@ def _build_parser():
                         "with --min-domain-size samples)")
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="models to run (default: the study's set plsr_local plsr_global "
-                        "plsr_spiked mbl cnn_local cnn_global cnn_transfer, plus "
-                        "cnn_transfer_ensemble: transfer from a per-site standardised global "
-                        "CNN, 3 fine-tuning seeds); other recipes of the accuracy benchmark "
-                        "can be named too (e.g. cnn_transfer_domain, blend_crossfit_plsr_cv; "
+                        "plsr_spiked mbl cnn_local cnn_global cnn_transfer, plus gpr_local (a "
+                        "Gaussian process on principal components) and cnn_transfer_ensemble: "
+                        "transfer from a per-site standardised global CNN, 3 fine-tuning "
+                        "seeds); other recipes of the accuracy benchmark can be named too "
+                        "(e.g. blend_ensemble_gpr_plsr, blend_crossfit_gpr_plsr_cv; "
                         "a wrong name lists them all)")
     p.add_argument("--repeats", type=_positive_int, default=1,
                    help="random test splits per domain (default: 1)")
