@@ -401,3 +401,21 @@ def test_model_file_keeps_domain_standardisation_and_augmentation(rng, tmp_path)
     loc = SpectralCNNRegressor(warm_start_from=tmp_path / "m.soilspec", domain_standardize=True,
                                max_epochs=0, **TINY).fit(X[local], Y[local])
     np.testing.assert_allclose(loc.y_mean_, Y[local].mean(0))
+
+
+def test_gp_blend_recipes_run_in_the_experiment_with_missing_targets(rng):
+    X, Y, g = _domains(rng, n_per=30, p=64)
+    Y[::5, 1] = np.nan  # clay measured on 4 of 5 samples
+    lib = SpectralLibrary(X=X, Y=Y, groups=g, wavelengths=np.arange(400.0, 400.0 + X.shape[1]),
+                          target_names=["OC", "clay"])
+    names = ["gpr_local", "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv"]
+    models = default_models(fast=True, names=names, max_epochs=2, n_ensemble=2)
+    assert models["blend_crossfit_gpr_plsr_cv"].source == "cnn_global_domain" in models
+    res = LocalisationExperiment(models=models, target_domains=["a"], n_repeats=1,
+                                 test_size=0.3, verbose=0).run(lib)
+    scores = res.scores_pooled.set_index("model")
+    assert set(names) <= set(scores.index)
+    assert np.isfinite(scores["rmse"]).all()
+    # Both blends are warm-started from the per-site standardised global CNN.
+    assert set(res.comparison["transfer_model"]) == {
+        "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv"}
