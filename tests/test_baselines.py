@@ -482,3 +482,14 @@ def test_gp_needs_two_measured_values_per_property(rng):
     Y = np.column_stack([rng.normal(size=10), np.r_[1.0, [np.nan] * 9]])
     with pytest.raises(ValueError, match="Target 1 has 1 measured value"):
         PCAGaussianProcessRegressor().fit(X, Y)
+
+
+def test_gp_names_bad_spectra(rng):
+    X, y = _low_rank(rng, n=20, p=30)
+    model = PCAGaussianProcessRegressor(n_restarts_optimizer=0).fit(X, y)
+    with pytest.raises(ValueError, match="30 features"):
+        model.predict(X[:, :25])
+    bad = X.copy()
+    bad[0, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        PCAGaussianProcessRegressor().fit(bad, y)

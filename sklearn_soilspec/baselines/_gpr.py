@@ -18,8 +18,9 @@ __all__ = ["PCAGaussianProcessRegressor"]
 
 
 def _default_kernel(name):
-    # Bounds wide enough for standardised PC scores; the white-noise term lets
-    # the GP tell measurement noise from signal, which PLSR cannot.
+    # The RBF length-scale bounds span the score ranges of standardised
+    # spectra; the white-noise term lets the GP tell measurement noise from
+    # signal, which PLSR cannot.
     rbf = ConstantKernel(1.0) * RBF(10.0, (1e-1, 1e4))
     noise = WhiteKernel(0.1, (1e-4, 1e1))
     if name == "rbf":
@@ -58,6 +59,9 @@ class PCAGaussianProcessRegressor(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Per-wavelength mean and standard deviation used to standardise the
+        spectra (1 where a wavelength is constant).
     pca_ : sklearn.decomposition.PCA
         Projection fitted on the standardised spectra.
     n_components_ : int
