@@ -386,6 +386,14 @@ def test_default_models_offer_the_recipes_by_name():
     assert thirds.get_params()["weights"] is None
     assert thirds.get_params()["cnn__n_estimators"] == 3
     assert models["gpr_local"].training == "local"
+    d2 = models["gpr_local_d2"].estimator
+    assert d2.named_steps["sg"].get_params()["deriv"] == 2
+    assert models["gpr_local"].estimator.named_steps["sg"].get_params()["deriv"] == 1
+    quarters = models["blend_ensemble_gpr_d1d2_plsr"]
+    assert quarters.source == "cnn_global_domain"
+    assert [n for n, _ in quarters.estimator.estimators] == ["cnn", "gpr", "gpr_d2", "pls"]
+    assert quarters.estimator.get_params()["weights"] is None
+    assert quarters.estimator.get_params()["gpr_d2__sg__deriv"] == 2
 
 
 def test_model_file_keeps_domain_standardisation_and_augmentation(rng, tmp_path):
@@ -408,7 +416,8 @@ def test_gp_blend_recipes_run_in_the_experiment_with_missing_targets(rng):
     Y[::5, 1] = np.nan  # clay measured on 4 of 5 samples
     lib = SpectralLibrary(X=X, Y=Y, groups=g, wavelengths=np.arange(400.0, 400.0 + X.shape[1]),
                           target_names=["OC", "clay"])
-    names = ["gpr_local", "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv"]
+    names = ["gpr_local", "gpr_local_d2", "blend_ensemble_gpr_plsr",
+             "blend_crossfit_gpr_plsr_cv", "blend_ensemble_gpr_d1d2_plsr"]
     models = default_models(fast=True, names=names, max_epochs=2, n_ensemble=2)
     assert models["blend_crossfit_gpr_plsr_cv"].source == "cnn_global_domain" in models
     res = LocalisationExperiment(models=models, target_domains=["a"], n_repeats=1,
@@ -416,6 +425,9 @@ def test_gp_blend_recipes_run_in_the_experiment_with_missing_targets(rng):
     scores = res.scores_pooled.set_index("model")
     assert set(names) <= set(scores.index)
     assert np.isfinite(scores["rmse"]).all()
-    # Both blends are warm-started from the per-site standardised global CNN.
+    # The blends are warm-started from the per-site standardised global CNN.
     assert set(res.comparison["transfer_model"]) == {
-        "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv"}
+        "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv", "blend_ensemble_gpr_d1d2_plsr"}
+    # Every test sample gets a prediction, clay too where it was not measured.
+    quarters = res.predictions[res.predictions["model"] == "blend_ensemble_gpr_d1d2_plsr"]
+    assert len(quarters) and quarters["predicted"].notna().all()

@@ -16,6 +16,7 @@ RECIPE_NAMES = (
     "plsr_tuned", "cnn_global_domain", "cnn_transfer_domain", "cnn_transfer_ensemble",
     "blend_transfer_plsr", "blend_transfer_plsr_cv", "blend_ensemble_plsr",
     "blend_crossfit_plsr_cv", "gpr_local", "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv",
+    "gpr_local_d2", "blend_ensemble_gpr_d1d2_plsr",
 )
 
 
@@ -97,6 +98,14 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         The negative-transfer guard with the same three members: weights per
         property by 5-fold inner CV (0, 0.25, ..., 1), the CNN cross-fitted
         as in ``blend_crossfit_plsr_cv``, the GP and the PLSR refitted.
+    ``gpr_local_d2``
+        ``gpr_local`` on the Savitzky-Golay second derivative (window 15,
+        order 2): narrower absorption features, and errors that differ from
+        the first-derivative GP's.
+    ``blend_ensemble_gpr_d1d2_plsr``
+        Equal quarters of ``cnn_transfer_ensemble``, ``gpr_local``,
+        ``gpr_local_d2`` and ``plsr_tuned``: the accuracy benchmark's best
+        localised estimator.
 
     Parameters
     ----------
@@ -198,8 +207,10 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
                                ("snv", Pipeline([("snv", SNV()), ("pls", pls())]))],
                               weights="best", cv=5, random_state=random_state)
 
-    def gpr():
-        return Pipeline([("sg", derivative()),
+    def gpr(deriv=1):
+        sg = (derivative() if deriv == 1
+              else SavitzkyGolay(window_length=15, polyorder=2, deriv=2))
+        return Pipeline([("sg", sg),
                          ("gpr", PCAGaussianProcessRegressor(random_state=random_state))])
 
     transfer_domain = cnn(freeze_layers="features", domain_standardize=True)
@@ -244,6 +255,14 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         "blend_crossfit_gpr_plsr_cv": ModelSpec(
             BlendRegressor([("cnn", transfer_domain), ("gpr", gpr()), ("pls", plsr_tuned())],
                            weights="optimal", cv=5, weight_steps=4, refit=["gpr", "pls"],
+                           random_state=random_state),
+            "transfer", source="cnn_global_domain"),
+        "gpr_local_d2": ModelSpec(gpr(deriv=2), "local"),
+        "blend_ensemble_gpr_d1d2_plsr": ModelSpec(
+            BlendRegressor([("cnn", SeedEnsembleRegressor(transfer_domain,
+                                                          n_estimators=n_ensemble,
+                                                          random_state=random_state)),
+                            ("gpr", gpr()), ("gpr_d2", gpr(deriv=2)), ("pls", plsr_tuned())],
                            random_state=random_state),
             "transfer", source="cnn_global_domain"),
     })
