@@ -99,7 +99,7 @@ def _build_parser():
                         "Gaussian process on principal components) and cnn_transfer_ensemble: "
                         "transfer from a per-site standardised global CNN, 3 fine-tuning "
                         "seeds); other recipes of the accuracy benchmark can be named too "
-                        "(e.g. blend_ensemble_gpr_plsr, blend_crossfit_gpr_plsr_cv; "
+                        "(e.g. blend_ensemble_gpr_d1d2_plsr, blend_crossfit_gpr_plsr_cv; "
                         "a wrong name lists them all)")
     p.add_argument("--repeats", type=_positive_int, default=1,
                    help="random test splits per domain (default: 1)")
