@@ -97,6 +97,8 @@ def main(argv=None):
             "all_worst"]
     cols = [c for c in cols if c in shown.columns]
     best = table.iloc[0]
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"Command: `python benchmarks/blend_selection.py {command}`\n")
     print(f"{len(table)} equal-weight blends of {args.members}; chosen on the {args.select} "
           f"folds: {best['blend']}, {best['select_all']:.1f} % there, "
           f"{best['held_out_all']:.1f} % on the held-out folds (vs {REFERENCE}).")
