@@ -39,6 +39,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -310,6 +311,26 @@ def _frozen_modules(module, freeze_layers, target_names):
             )
         out[name] = module.get_submodule(name)
     return out
+
+
+def check_fine_tuning_options(estimator):
+    """Warn about fine-tuning settings that would have no effect.
+
+    Like scikit-learn's ``l1_ratio`` without ``penalty="elasticnet"``: a
+    warning rather than an error, so a grid over ``freeze_layers`` with a
+    fixed ``unfreeze_after`` still runs, but never a silent no-op.
+    """
+    if estimator.unfreeze_after is not None and estimator.freeze_layers is None:
+        warnings.warn(
+            f"unfreeze_after={estimator.unfreeze_after} has no effect: it releases frozen "
+            "layers, and freeze_layers is None.", UserWarning, stacklevel=3,
+        )
+    if estimator.lr_features is not None and estimator.unfreeze_after is None:
+        warnings.warn(
+            f"lr_features={estimator.lr_features} has no effect: it is the learning rate of "
+            "the layers released after unfreeze_after, and unfreeze_after is None.",
+            UserWarning, stacklevel=3,
+        )
 
 
 def prepare_module(estimator, module, warm):

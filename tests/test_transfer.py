@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 
 import joblib
@@ -185,6 +186,18 @@ def test_freeze_first_k_blocks_and_unfreeze_later(data, source):
                    lr=1e-2).fit(X[:60], Y[:60])
     assert not torch.equal(state(released)["features.0.0.weight"], before["features.0.0.weight"])
     assert [g["lr"] for g in released.net_.optimizer_.param_groups] == [1e-2, 1e-4]
+
+
+def test_fine_tuning_settings_without_effect_warn(data, source):
+    X, Y = data
+    with pytest.warns(UserWarning, match="lr_features=0.0001 has no effect"):
+        cnn(warm_start_from=source, lr_features=1e-4, max_epochs=1).fit(X[:30], Y[:30])
+    with pytest.warns(UserWarning, match="unfreeze_after=2 has no effect"):
+        cnn(warm_start_from=source, unfreeze_after=2, max_epochs=1).fit(X[:30], Y[:30])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        cnn(warm_start_from=source, freeze_layers="features", unfreeze_after=1,
+            lr_features=1e-4, max_epochs=1).fit(X[:30], Y[:30])
 
 
 def test_error_unknown_layer_group(data, source):

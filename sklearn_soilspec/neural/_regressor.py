@@ -231,7 +231,8 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         Epoch after which frozen layers are released (gradual unfreezing).
     lr_features : float or None, default=None
         Learning rate of the released layers after ``unfreeze_after``
-        (discriminative fine-tuning); ``lr`` when None.
+        (discriminative fine-tuning); ``lr`` when None. Without
+        ``unfreeze_after`` it has no effect, and ``fit`` warns.
     reset_heads : bool, default=False
         Re-initialise every head when warm starting, keeping only the
         convolutions and trunk of the source.
@@ -493,6 +494,7 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         """
         from .. import transfer
 
+        transfer.check_fine_tuning_options(self)
         X = self._validate_X(X, reset=True)
         Y, self.target_names_, self._y_is_1d = self._validate_Y(y, X.shape[0])
         self.wavelengths_ = self._read_wavelengths()
