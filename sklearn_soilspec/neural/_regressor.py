@@ -229,6 +229,7 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         running statistics.
     unfreeze_after : int or None, default=None
         Epoch after which frozen layers are released (gradual unfreezing).
+        Without ``freeze_layers`` it has no effect, and ``fit`` warns.
     lr_features : float or None, default=None
         Learning rate of the released layers after ``unfreeze_after``
         (discriminative fine-tuning); ``lr`` when None. Without
