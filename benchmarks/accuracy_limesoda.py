@@ -43,8 +43,9 @@ REFERENCE = "plsr_tuned"  # the local PLSR every recipe must beat
 # with the very fine-tuning runs its weights were validated on.
 GUARD = "blend_crossfit_plsr_cv"
 # Every blend, for the worst-pair table of the guard section.
-BLENDS = (GUARD, "blend_ensemble_gpr_d1d2_plsr", "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv", "blend_transfer_plsr_cv",
-          "blend_ensemble_plsr", "blend_transfer_plsr")
+BLENDS = (GUARD, "blend_ensemble_gpr_d1d2_plsr", "blend_ensemble_gpr_plsr",
+          "blend_crossfit_gpr_plsr_cv", "blend_transfer_plsr_cv", "blend_ensemble_plsr",
+          "blend_transfer_plsr")
 TRANSFER_ONLY = ("cnn_transfer", "cnn_transfer_domain", "cnn_transfer_ensemble")
 CURVE_MODELS = ("plsr_local", "plsr_tuned", "cnn_local", "cnn_global", "cnn_global_domain",
                 "cnn_transfer", "cnn_transfer_domain", "cnn_transfer_ensemble",
