@@ -54,10 +54,10 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from ._version import __version__
-from .neural import SpectralCNNRegressor, nan_r2_score
-from .neural._callbacks import rmse_per_target
-from .neural._regressor import _nan_scaler
+from .._version import __version__
+from ..neural import SpectralCNNRegressor, nan_r2_score
+from ..neural._callbacks import rmse_per_target
+from ..neural._regressor import _nan_scaler
 
 __all__ = ["save_model", "load_model", "TransferSelector"]
 
@@ -108,7 +108,7 @@ def _module_config(estimator):
     """The network's constructor arguments, defaults filled in."""
     import inspect
 
-    from .neural._regressor import _ARCHITECTURES
+    from ..neural._regressor import _ARCHITECTURES
 
     cls = _ARCHITECTURES[estimator.architecture]
     config = {
@@ -470,7 +470,7 @@ def _allowed_class(path):
                         "sklearn.decomposition": sklearn.decomposition}[module], name)
     module, _, name = path.rpartition(".")
     if module == "sklearn_soilspec.preprocessing":
-        from . import preprocessing
+        from .. import preprocessing
 
         cls = getattr(preprocessing, name, None)
         if name in preprocessing.__all__ and isinstance(cls, type):
@@ -638,7 +638,7 @@ def save_model(model, path, *, unit=None, target_units=None, description=""):
     wavelengths = final.wavelengths_
     first = steps[0][1]
     if isinstance(model, Pipeline) and getattr(first, "feature_names_in_", None) is not None:
-        from .preprocessing import resolve_wavelengths
+        from ..preprocessing import resolve_wavelengths
 
         wavelengths = resolve_wavelengths(
             feature_names=first.feature_names_in_, required=False
