@@ -9,6 +9,8 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_soilspec.baselines import (
@@ -173,12 +175,24 @@ def test_pls_cv_clips_folds_to_the_measured_rows(rng):
     assert model.n_components_ >= 1
 
 
-def test_pls_cv_needs_two_groups_per_target(rng):
+def test_pls_cv_with_one_group_falls_back_to_shuffled_kfold(rng):
     X, y = _low_rank(rng, n=10)
     groups = np.r_[np.zeros(5), np.ones(5)]
     y = np.where(groups == 0, y, np.nan)  # every measured row in group 0
-    with pytest.raises(ValueError, match="single group.*at least 2 groups"):
-        PLSRegressionCV(3, cv=5).fit(X, y, groups=groups)
+    with pytest.warns(UserWarning, match="all in one group; the inner CV uses shuffled KFold"):
+        model = PLSRegressionCV(3, cv=5, random_state=0).fit(X, y, groups=groups)
+    # The same folds as without groups on the measured rows.
+    plain = PLSRegressionCV(3, cv=5, random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.cv_rmse_, plain.cv_rmse_)
+    assert model.n_components_ == plain.n_components_
+
+
+def test_pls_cv_of_a_one_domain_library_warns_once_per_target(rng):
+    X, y = _low_rank(rng, n=30)
+    Y = np.column_stack([y, -y])
+    with pytest.warns(UserWarning, match="one group") as record:
+        PLSRegressionCV(3, random_state=0).fit(X, Y, groups=np.full(30, "national"))
+    assert len([w for w in record if "one group" in str(w.message)]) == 2
 
 
 @pytest.mark.parametrize(
@@ -186,10 +200,11 @@ def test_pls_cv_needs_two_groups_per_target(rng):
     [
         (np.full((10, 3), np.nan), np.ones(10), "Input X contains NaN"),
         (np.ones((10, 3)), np.r_[np.inf, np.ones(9)], "infinity"),
-        (np.ones((10, 3)), np.column_stack([np.ones(10), np.full(10, np.nan)]), r"\[1\].*all NaN"),
+        (np.ones((10, 3)), np.column_stack([np.ones(10), np.full(10, np.nan)]),
+         r"target_1.*all NaN"),
         (np.ones((10, 3)), np.r_[np.ones(2), np.full(8, np.nan)], "2 measured value"),
         (np.ones((10, 3)), None, "requires y"),
-        (np.ones((10, 3)), np.ones(9), "inconsistent numbers of samples"),
+        (np.ones((10, 3)), np.ones(9), "X has 10 samples but y has 9"),
     ],
 )
 def test_pls_cv_bad_input(X, y, match):
@@ -493,3 +508,61 @@ def test_gp_names_bad_spectra(rng):
     bad[0, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         PCAGaussianProcessRegressor().fit(bad, y)
+
+
+# ---------------------------------------------------- tags, routing, one domain
+def test_baselines_declare_missing_targets_by_tag():
+    from sklearn_soilspec._targets import allows_missing_targets
+
+    pls = PLSRegressionCV(max_components=2)
+    for est in (pls, MemoryBasedRegressor(), PCAGaussianProcessRegressor(), SpikedRegressor(pls)):
+        assert allows_missing_targets(est), est
+    assert not allows_missing_targets(SpikedRegressor(Ridge()))
+
+
+def test_baselines_that_use_domains_request_groups():
+    from sklearn.utils.metadata_routing import get_routing_for_object
+
+    def consumes(est):
+        return get_routing_for_object(est).consumes("fit", ["groups"])
+
+    for est in (PLSRegressionCV(), MemoryBasedRegressor(), SpikedRegressor(Ridge())):
+        assert consumes(est) == {"groups"}, est
+    assert consumes(PCAGaussianProcessRegressor()) == set()
+    with sklearn.config_context(enable_metadata_routing=True):
+        assert consumes(PLSRegressionCV().set_fit_request(groups=False)) == set()
+
+
+def test_pipeline_routes_groups_to_pls_cv(rng):
+    X, y = _low_rank(rng, n=40)
+    groups = np.repeat(np.arange(8), 5)
+    direct = PLSRegressionCV(5, cv=4, random_state=0).fit(X, y, groups=groups)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(FunctionTransformer(), PLSRegressionCV(5, cv=4, random_state=0))
+        pipe.fit(X, y, groups=groups)
+    np.testing.assert_allclose(pipe[-1].cv_rmse_, direct.cv_rmse_)
+
+
+def _one_domain_global(rng, n_global=60, n_local=15):
+    """A national library (one domain) and one farm: the global set is one group."""
+    X = rng.normal(size=(n_global + n_local, 20))
+    groups = np.array(["national"] * n_global + ["farm"] * n_local)
+    y = X[:, 0] + (groups == "farm") * X[:, 1] + 0.05 * rng.normal(size=len(X))
+    return X, y, groups
+
+
+def test_baselines_fit_a_one_domain_global_library(rng):
+    X, y, groups = _one_domain_global(rng)
+    glob = groups == "national"
+    with pytest.warns(UserWarning, match="one group"):
+        PLSRegressionCV(5, random_state=0).fit(X[glob], y[glob], groups=groups[glob])
+    spiked = SpikedRegressor(PLSRegressionCV(5, random_state=0), local_domain="farm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # copies get one group each: no fallback needed
+        spiked.fit(X, y, groups=groups)
+    assert spiked.n_local_ == 15 and spiked.spike_method_ == "repeat"
+    mbl = MemoryBasedRegressor(n_neighbors=20, pls_components=(2, 4), spike=True,
+                               local_domain="farm").fit(X, y, groups=groups)
+    gpr = PCAGaussianProcessRegressor(n_components=5, n_restarts_optimizer=0).fit(X[glob], y[glob])
+    for model in (spiked, mbl, gpr):
+        assert np.isfinite(model.predict(X[~glob])).all()

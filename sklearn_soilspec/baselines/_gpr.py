@@ -12,7 +12,7 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, Wh
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_targets
+from .._targets import MissingTargetsMixin, check_targets
 
 __all__ = ["PCAGaussianProcessRegressor"]
 
@@ -28,7 +28,7 @@ def _default_kernel(name):
     return ConstantKernel(1.0) * DotProduct(1.0) + rbf + noise
 
 
-class PCAGaussianProcessRegressor(RegressorMixin, BaseEstimator):
+class PCAGaussianProcessRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     """Gaussian process regression on the principal components of spectra.
 
     Spectra are standardised per wavelength and projected on their principal
@@ -97,8 +97,6 @@ class PCAGaussianProcessRegressor(RegressorMixin, BaseEstimator):
     2
     """
 
-    _nan_targets = "native"
-
     _parameter_constraints = {
         "n_components": [
             Interval(Integral, 1, None, closed="left"),
@@ -132,7 +130,7 @@ class PCAGaussianProcessRegressor(RegressorMixin, BaseEstimator):
         self : PCAGaussianProcessRegressor
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        Y, single = check_targets(y, X.shape[0], type(self).__name__)
+        Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
         # Constant wavelengths (e.g. a padded edge) carry nothing; avoid 0/0.
@@ -196,8 +194,3 @@ class PCAGaussianProcessRegressor(RegressorMixin, BaseEstimator):
             return (mean[:, 0], std[:, 0]) if self._single_output else (mean, std)
         Y = np.column_stack(out)
         return Y[:, 0] if self._single_output else Y
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

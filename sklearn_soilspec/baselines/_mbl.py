@@ -12,7 +12,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._local_pls import batched_pls1, wapls_weights
-from ._validation import check_targets, local_rows
+from .._targets import MissingTargetsMixin, check_targets
+from ._validation import local_rows
 
 __all__ = ["MemoryBasedRegressor"]
 
@@ -25,7 +26,7 @@ _CHUNK = 256
 _N_VALIDATION = 200
 
 
-class MemoryBasedRegressor(RegressorMixin, BaseEstimator):
+class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     """Memory-based learning: local PLS on the nearest spectra of a library.
 
     ``fit`` stores the library (and its PCA). For every spectrum to predict,
@@ -101,6 +102,9 @@ class MemoryBasedRegressor(RegressorMixin, BaseEstimator):
     Targets with NaN are handled one at a time: neighbours are searched among
     the rows where that property was measured.
 
+    ``fit`` requests ``groups`` and ``is_local`` under metadata routing, so a
+    Pipeline ending in this estimator hands them on.
+
     References
     ----------
     Shenk, J., Westerhaus, M., Berzaghi, P., 1997. Investigation of a LOCAL
@@ -123,9 +127,10 @@ class MemoryBasedRegressor(RegressorMixin, BaseEstimator):
     (3,)
     """
 
-    # Local models per property on its measured rows: NaN in y is allowed
-    # (read by the experiment runner to skip its per-target wrapper).
-    _nan_targets = "native"
+    # The domain labels mark the local rows (with ``local_domain``): request
+    # them by default, so that routing callers (Pipeline, the experiment
+    # runner) pass them.
+    __metadata_request__fit = {"groups": True, "is_local": True}
 
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 2, None, closed="left"), "array-like"],
@@ -189,7 +194,7 @@ class MemoryBasedRegressor(RegressorMixin, BaseEstimator):
         self : MemoryBasedRegressor
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=3)
-        Y, single = check_targets(y, X.shape[0], type(self).__name__)
+        Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
         self._check_options()
         local = local_rows(X.shape[0], groups, is_local, self.local_domain)
         if self.spike and local is None:
@@ -372,11 +377,6 @@ class MemoryBasedRegressor(RegressorMixin, BaseEstimator):
             return y_hat[:, hi - 1]
         w = wapls_weights(x_res[:, lo - 1 : hi], coef_rms[:, lo - 1 : hi])
         return np.einsum("ma,ma->m", w, y_hat[:, lo - 1 : hi])
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 def _drop_each(idx, exclude, width):

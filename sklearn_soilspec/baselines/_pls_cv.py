@@ -1,5 +1,6 @@
 """PLS regression whose number of components is chosen by cross-validation."""
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -9,7 +10,7 @@ from sklearn.model_selection import GroupKFold, KFold, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_targets
+from .._targets import MissingTargetsMixin, check_targets
 
 __all__ = ["PLSRegressionCV"]
 
@@ -33,7 +34,7 @@ def _truncated_predictions(pls, X, y_std):
     return pls.intercept_ + np.cumsum(contrib, axis=0)
 
 
-class PLSRegressionCV(RegressorMixin, BaseEstimator):
+class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     """PLS regression with the number of components chosen by inner CV.
 
     For every target, PLS models with 1 to ``max_components`` components are
@@ -53,8 +54,11 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
         worse than they are), or
         :class:`~sklearn.model_selection.GroupKFold` when ``groups`` is passed
         to ``fit``; it is clipped to the number of measured rows (or groups)
-        of a target, so that an inner CV on a small local set still runs. A splitter is run on the rows where a target is measured;
-        an iterable of ``(train, test)`` index pairs refers to all rows and is
+        of a target, so that an inner CV on a small local set still runs.
+        Groups that leave a target in a single group (a global library of
+        one domain) fall back to shuffled ``KFold`` with a warning. A
+        splitter is run on the rows where a target is measured; an iterable
+        of ``(train, test)`` index pairs refers to all rows and is
         intersected with them.
     one_standard_error : bool, default=False
         Choose the most parsimonious model whose RMSE is within one standard
@@ -96,7 +100,13 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
     -----
     Rows with a missing (NaN) target are left out for that target only, so a
     library where pH was measured on fewer samples than organic carbon still
-    uses every sample for organic carbon.
+    uses every sample for organic carbon (the ``target_tags.allow_nan`` tag
+    says so to :class:`~sklearn_soilspec.experiments.LocalisationExperiment`).
+
+    ``fit`` requests ``groups`` under metadata routing (``sklearn.set_config(
+    enable_metadata_routing=True)``): a Pipeline or ``cross_validate`` given
+    ``groups`` hands them on, and the inner CV keeps every group in one fold.
+    ``set_fit_request(groups=False)`` keeps the shuffled inner CV.
 
     Examples
     --------
@@ -112,9 +122,9 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
     (2,)
     """
 
-    # Each target is fitted on its own measured rows, so NaN in y is allowed
-    # (read by the experiment runner to skip its per-target wrapper).
-    _nan_targets = "native"
+    # Grouped inner CV is what groups are for here: request them by default
+    # so that routing callers (Pipeline, the experiment runner) pass them.
+    __metadata_request__fit = {"groups": True}
 
     _parameter_constraints = {
         "max_components": [Interval(Integral, 1, None, closed="left")],
@@ -161,7 +171,7 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
         self : PLSRegressionCV
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        Y, single = check_targets(y, X.shape[0], type(self).__name__)
+        Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != (X.shape[0],):
@@ -234,15 +244,20 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
         cv = self.cv
         sub_groups = None if groups is None else groups[rows]
         if isinstance(cv, Integral):
+            if groups is not None and np.unique(sub_groups).size < 2:
+                # A global library of one domain (one national library, one
+                # farm to localise to): no group can be held out, so the
+                # rows are the units, as without groups.
+                warnings.warn(
+                    f"{type(self).__name__}: the {rows.size} measured value(s) of a "
+                    "target are all in one group; the inner CV uses shuffled KFold "
+                    "instead of GroupKFold.",
+                    UserWarning,
+                )
+                groups = sub_groups = None
             # Fewer measured rows (or groups) than folds happens in nested CV
             # of small local sets: use as many folds as there are, not fail.
             n_units = rows.size if groups is None else np.unique(sub_groups).size
-            if n_units < 2:  # only with groups: a target has at least 3 rows
-                raise ValueError(
-                    f"Target has its {rows.size} measured value(s) in a single group; "
-                    "cross-validation by groups needs at least 2 groups. Pass more "
-                    "groups or groups=None."
-                )
             n_splits = min(cv, n_units)
             if groups is not None:
                 cv = GroupKFold(n_splits, shuffle=True, random_state=self.random_state)
@@ -304,8 +319,3 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         Y = np.column_stack([est.predict(X).reshape(X.shape[0], -1) for est in self.estimators_])
         return Y[:, 0] if self._single_output else Y
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

@@ -15,12 +15,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._targets import MissingTargetsMixin, allows_missing_targets
 from ._validation import local_rows
 
 __all__ = ["SpikedRegressor"]
 
 
-class SpikedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+class SpikedRegressor(MissingTargetsMixin, MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     """Fit a model on a global library spiked with up-weighted local samples.
 
     Spiking (e.g. Guerrero et al., 2010) adds a few samples of the target site
@@ -106,10 +107,6 @@ class SpikedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     enable_metadata_routing=True)``), ``groups`` is requested by ``fit`` by
     default, so the same call works unchanged.
     """
-
-    # Spiking only reweights rows: NaN targets are fine when the wrapped
-    # model accepts them (read by the experiment runner).
-    _nan_targets = "members"
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
@@ -200,6 +197,11 @@ class SpikedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             check_array(X, ensure_all_finite=False, accept_sparse=True, dtype=None)
         validate_data(self, X, skip_check_array=True, reset=False)
         return self.estimator_.predict(X)
+
+    def _allows_missing_targets(self):
+        # Spiking only reweights rows: NaN targets are fine when the wrapped
+        # model accepts them.
+        return allows_missing_targets(self.estimator)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

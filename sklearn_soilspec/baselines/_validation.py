@@ -1,42 +1,8 @@
-"""Checks shared by the baselines: targets with gaps, and which rows are local."""
+"""Which rows of a library are local: shared by the spiking baselines."""
 
 import numpy as np
-from sklearn.utils import check_array, check_consistent_length
 
-__all__ = ["check_targets", "local_rows"]
-
-
-def check_targets(y, n_samples, estimator_name):
-    """Validate ``y`` allowing NaN (not measured), never inf.
-
-    Returns
-    -------
-    Y : ndarray of shape (n_samples, n_targets), float64
-    single_output : bool
-        Whether ``y`` was one-dimensional, so that predictions keep its shape.
-    """
-    if y is None:
-        raise ValueError(
-            f"{estimator_name} requires y to be passed, but the target y is None."
-        )
-    Y = check_array(
-        y, ensure_2d=False, ensure_all_finite="allow-nan", dtype=np.float64, input_name="y"
-    )
-    if Y.ndim > 2:
-        raise ValueError(f"y must be 1-D or 2-D, got an array with shape {Y.shape}.")
-    single_output = Y.ndim == 1
-    if single_output:
-        Y = Y[:, None]
-    check_consistent_length(np.empty((n_samples, 0)), Y)
-    if np.isinf(Y).any():
-        raise ValueError("y contains infinity; NaN marks a property that was not measured.")
-    never = np.flatnonzero(np.isnan(Y).all(axis=0))
-    if never.size:
-        raise ValueError(
-            f"Target column(s) {never.tolist()} of y hold no measured value (all NaN); "
-            "drop them before fitting."
-        )
-    return Y, single_output
+__all__ = ["local_rows"]
 
 
 def local_rows(n_samples, groups=None, is_local=None, local_domain=None):
