@@ -8,6 +8,7 @@ message names the file and the column.
 
 import os
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,12 @@ from ..preprocessing._axis import parse_wavelengths
 _MISSING_TOKENS = {"", "na", "nan", "n.a.", "nd", "n.d.", "null", "none", "-"}
 
 
-def read_header(path):
+def read_header(path, sep=","):
     """Column names of a CSV file (stripped), with a clear error if unreadable."""
     try:
-        cols = pd.read_csv(path, nrows=0).columns
+        cols = pd.read_csv(path, nrows=0, sep=sep).columns
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{os.fspath(path)!r} is empty: no header line.") from None
     except Exception as exc:  # pandas raises many types for broken files
         raise ValueError(f"Cannot read {os.fspath(path)!r} as CSV: {exc}") from exc
     return [str(c).strip() for c in cols]
@@ -36,47 +39,118 @@ def find_column(columns, candidates):
     return None
 
 
-def clean_property(values, path, column):
-    """Lab values as float: sentinels and detection-limit strings become NaN.
+def parse_property(values):
+    """Lab values as float and the mask of cells that are no number.
 
-    Negative numbers are the LUCAS/OSSL sentinel for "not measured" (-999,
-    -1), and "< LOD" style strings mean below the detection limit; both are
-    missing for a regression target. Any other text is a malformed file.
+    Missing tokens ("", "n.d.", ...) and "< LOD" strings give NaN and are not
+    bad; text and infinities are bad (and NaN in the result).
     """
     s = pd.Series(values)
     if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
         text = s.astype("string").str.strip()
-        missing = text.isna() | text.str.lower().isin(_MISSING_TOKENS) | text.str.startswith("<")
+        missing = (text.isna() | text.str.lower().isin(_MISSING_TOKENS)
+                   | text.str.startswith("<")).fillna(True)
         num = pd.to_numeric(text.where(~missing), errors="coerce")
-        bad = num.isna() & ~missing
-        if bad.any():
-            example = text[bad].iloc[0]
-            raise ValueError(
-                f"Column {column!r} of {os.fspath(path)!r} holds non-numeric value "
-                f"{example!r}; expected numbers (negative values or '< LOD' mean missing)."
-            )
         out = num.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = (np.isnan(out) & ~missing.to_numpy(dtype=bool)) | np.isinf(out)
+    elif pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+        out = np.full(len(s), np.nan)
+        bad = s.notna().to_numpy(dtype=bool)
     else:
         out = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.isinf(out)
     out = out.copy()
+    out[bad] = np.nan
+    return out, bad
+
+
+def _is_inf(value):
+    try:
+        return bool(np.isinf(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _where(i, first_line):
+    return f"row {i}" if first_line is None else f"line {i + first_line}"
+
+
+def clean_property(values, path, column, bad_values="raise", first_line=None):
+    """Lab values as float: sentinels and detection-limit strings become NaN.
+
+    Negative numbers are the LUCAS/OSSL sentinel for "not measured" (-999,
+    -1), and "< LOD" style strings mean below the detection limit; both are
+    missing for a regression target. Any other text, or an infinity, is a
+    malformed cell: an error naming the column and the row (the file's line
+    when ``first_line``, the line of row 0, is given), or with
+    ``bad_values="nan"`` a missing value and a warning counting the cells.
+    """
+    out, bad = parse_property(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        example = pd.Series(values).iloc[i]
+        n = int(bad.sum())
+        what = (f"an infinite value ({example})" if _is_inf(example)
+                else f"non-numeric value {str(example)!r}")
+        where = f"{os.fspath(path)!r}"
+        if bad_values == "raise":
+            raise ValueError(
+                f"Column {column!r} of {where} holds {what} at {_where(i, first_line)}"
+                f"{f' ({n} such cells)' if n > 1 else ''}; expected numbers (negative values "
+                "or '< LOD' mean missing). Fix the cells, or read them as missing with "
+                "bad_values='nan' (soilspec: --bad-values nan)."
+            )
+        warnings.warn(
+            f"Column {column!r} of {where}: {n} non-numeric or infinite cell"
+            f"{'s' if n > 1 else ''} read as missing (first {what} at "
+            f"{_where(i, first_line)}).",
+            UserWarning, stacklevel=3,
+        )
     out[out < 0] = np.nan
     return out
 
 
-def spectral_block(frame, columns, path):
-    """The spectral columns of a chunk as float32, naming any bad column."""
+def spectral_block(frame, columns, path, finite=False):
+    """The spectral columns of a chunk as float32, naming any bad column and line.
+
+    With ``finite``, a missing or infinite value is an error too (the large
+    libraries drop incomplete spectra instead). Lines are counted from the frame's index, which for a chunk read by
+    ``pandas.read_csv`` is the row number in the file (line = row + 2).
+    """
     block = frame[columns]
-    bad = [c for c in columns if not pd.api.types.is_numeric_dtype(block[c].dtype)]
+    bad = [c for c in columns if not pd.api.types.is_numeric_dtype(block[c].dtype)
+           or pd.api.types.is_bool_dtype(block[c].dtype)]
     if bad:
         col = bad[0]
         vals = pd.to_numeric(block[col], errors="coerce")
         example = block[col][vals.isna() & block[col].notna()]
-        shown = repr(example.iloc[0]) if len(example) else "text"
+        if pd.api.types.is_bool_dtype(block[col].dtype):
+            example = block[col]
+        shown = (f"{example.iloc[0]!r} at {_line_of(frame, example.index[0])}"
+                 if len(example) else "text")
         raise ValueError(
             f"Spectral column {col!r} of {os.fspath(path)!r} holds non-numeric value "
             f"{shown}; spectra must be numbers."
         )
-    return block.to_numpy(dtype=np.float32)
+    X = block.to_numpy(dtype=np.float32)
+    ok = np.isfinite(X) if finite else np.ones(X.shape, dtype=bool)
+    if not ok.all():
+        i, j = (int(k[0]) for k in np.nonzero(~ok))
+        inf = bool(np.isinf(X[i, j]))
+        raise ValueError(
+            f"{'Infinite' if inf else 'NaN'} spectra in {os.fspath(path)!r} (first at "
+            f"{_line_of(frame, frame.index[i], row=True)}): column {columns[j]!r} holds "
+            f"{'an infinite' if inf else 'a missing'} value, "
+            f"{int((~ok.all(axis=1)).sum())} spectra affected; remove or fill them before "
+            "loading."
+        )
+    return X
+
+
+def _line_of(frame, label, row=False):
+    if isinstance(frame.index, pd.RangeIndex):
+        return f"row {int(label)}, line {int(label) + 2}" if row else f"line {int(label) + 2}"
+    return f"row {label!r}"
 
 
 def band_average_plan(source, step):
