@@ -1,23 +1,26 @@
 """The localisation experiment: protocol, tables, summary, report."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.metadata_routing import get_routing_for_object
 
 from sklearn_soilspec.baselines import (
     MemoryBasedRegressor,
     PLSRegressionCV,
     SpikedRegressor,
 )
-from sklearn_soilspec.blend import BlendRegressor
-from sklearn_soilspec.datasets import SpectralLibrary, load_limesoda_spectra
-from sklearn_soilspec.ensemble import SeedEnsembleRegressor
+from sklearn_soilspec.datasets import SpectralLibrary, load_limesoda_spectra, make_spectra
+from sklearn_soilspec.ensemble import BlendRegressor, SeedEnsembleRegressor
 from sklearn_soilspec.experiments import (
     ExperimentResult,
     LocalisationExperiment,
@@ -147,6 +150,9 @@ FITS = []
 class RecordingRegressor(RegressorMixin, BaseEstimator):
     """Ridge that records what each fit received (for protocol tests)."""
 
+    # Domain labels by metadata routing, as the package's domain-aware models.
+    __metadata_request__fit = {"groups": True}
+
     def __init__(self, warm_start_from=None, local_domain=None, verbose=0):
         self.warm_start_from = warm_start_from
         self.local_domain = local_domain
@@ -225,6 +231,96 @@ def test_global_models_without_groups_in_fit_still_run():
     res = LocalisationExperiment(models={"glob": ModelSpec(Ridge(), "global")},
                                  target_domains=["d1"], n_repeats=1, verbose=0).run(lib)
     assert res.scores_pooled["rmse"].notna().all()
+
+
+class UnrequestingRecorder(RecordingRegressor):
+    """Its fit takes groups, but it does not request them."""
+
+    __metadata_request__fit = {"groups": None}
+
+
+def test_groups_go_only_to_models_that_request_them():
+    FITS.clear()
+    LocalisationExperiment(
+        models={"glob": ModelSpec(UnrequestingRecorder(), "global", missing_targets="native")},
+        target_domains=["d1"], n_repeats=1, verbose=0).run(_toy_library())
+    (fit,) = FITS
+    assert fit["n"] == 60 and fit["groups"] is None
+
+
+def test_a_step_can_decline_the_groups_by_set_fit_request():
+    FITS.clear()
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = make_pipeline(SNV(), RecordingRegressor().set_fit_request(groups=False))
+    LocalisationExperiment(models={"glob": ModelSpec(est, "global", missing_targets="native")},
+                           target_domains=["d1"], n_repeats=1, verbose=0).run(_toy_library())
+    (fit,) = FITS
+    assert fit["groups"] is None
+
+
+class LegacyRecorder(UnrequestingRecorder):
+    """Marked the way package estimators were before tags and routing."""
+
+    _nan_targets = "native"
+
+
+def test_legacy_nan_targets_attribute_still_counts_for_now():
+    # Until every package estimator has the allow_nan tag and requests its
+    # groups, the old class attribute keeps its meaning.
+    assert ModelSpec(make_pipeline(SNV(), LegacyRecorder())).native_missing()
+    FITS.clear()
+    LocalisationExperiment(models={"glob": ModelSpec(make_pipeline(SNV(), LegacyRecorder()),
+                                                     "global")},
+                           target_domains=["d1"], n_repeats=1, verbose=0).run(_toy_library())
+    (fit,) = FITS
+    assert np.array_equal(np.asarray(fit["groups"]), np.repeat(["d0", "d2"], 30))
+
+
+def test_global_pls_cv_in_a_pipeline_gets_the_domains():
+    lib = _toy_library()
+    pls = make_pipeline(SNV(), PLSRegressionCV(max_components=3, random_state=0))
+    with sklearn.config_context(enable_metadata_routing=True):
+        shuffled = make_pipeline(SNV(), PLSRegressionCV(max_components=3, random_state=0)
+                                 .set_fit_request(groups=False))
+    # Two domains: the global library of each is a single domain, so a grouped
+    # inner CV (groups routed through the Pipeline) falls back to KFold and
+    # says so; a step that declines the groups never sees them.
+    with pytest.warns(UserWarning, match="one group"):
+        LocalisationExperiment(models={"g": ModelSpec(pls, "global")}, n_repeats=1,
+                               target_domains=["d0"], verbose=0).run(lib.subset(lib.groups != "d2"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LocalisationExperiment(models={"g": ModelSpec(shuffled, "global")}, n_repeats=1,
+                               target_domains=["d0"], verbose=0).run(lib.subset(lib.groups != "d2"))
+
+
+def test_per_target_wrapper_routes_groups():
+    wrapped = PerTargetRegressor(make_pipeline(SNV(), RecordingRegressor()))
+    assert get_routing_for_object(wrapped).consumes("fit", ["groups"]) == {"groups"}
+    assert get_routing_for_object(PerTargetRegressor(Ridge())).consumes("fit", ["groups"]) == set()
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    Y = np.c_[X[:, 0], X[:, 1]]
+    Y[:4, 1] = np.nan
+    groups = np.repeat(["a", "b", "c"], 4)
+    FITS.clear()
+    with sklearn.config_context(enable_metadata_routing=True):
+        wrapped.fit(X, Y, groups=groups)
+    oc, ph = FITS
+    assert list(oc["groups"]) == list(groups) and list(ph["groups"]) == list(groups[4:])
+
+
+def test_study_baselines_run_with_a_one_domain_global_library():
+    # A national library and one farm: every global library is one domain.
+    lib = make_spectra(n_samples=80, n_domains=2, wavelengths=np.arange(400.0, 2500.0, 25.0),
+                       missing_fraction=0.1, random_state=0)
+    models = default_models(fast=True,
+                            names=["plsr_local", "plsr_global", "plsr_spiked", "mbl"])
+    with pytest.warns(UserWarning, match="one group"):
+        res = LocalisationExperiment(models=models, n_repeats=1, test_size=0.25,
+                                     verbose=0).run(lib)
+    assert set(res.scores_pooled["model"]) == set(models)
+    assert len(res.scores_pooled) == 2 * 3 * 4  # domains x properties x models
+    assert np.isfinite(res.scores_pooled["rmse"]).all()
 
 
 def test_global_per_target_fits_get_the_labels_of_their_rows():

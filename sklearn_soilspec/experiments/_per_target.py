@@ -1,15 +1,19 @@
 """One model per soil property, each fitted on the samples where it was measured."""
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._targets import MissingTargetsMixin
 
 __all__ = ["PerTargetRegressor"]
 
 
-class PerTargetRegressor(RegressorMixin, BaseEstimator):
+class PerTargetRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     """Fit a clone of ``estimator`` per target on the rows where it is observed.
 
     Spectral libraries rarely measure every property on every sample, and
@@ -17,7 +21,9 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
     wrapper fits one clone per column of ``y`` on the rows where that column
     is observed, which is also how PLSR calibrations are usually built (one
     PLS1 model per property). :class:`LocalisationExperiment` wraps every
-    model that is not declared to handle missing targets in it.
+    model that is not tagged to handle missing targets in it; the wrapper
+    itself is tagged ``target_tags.allow_nan`` and routes metadata (such as
+    ``groups``) to the clones when routing is enabled.
 
     Parameters
     ----------
@@ -62,7 +68,8 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             NaN marks a property that was not measured.
         **fit_params : dict
-            Passed to every clone's ``fit``; arrays with one value per sample
+            Passed to every clone's ``fit`` (with metadata routing enabled:
+            what ``estimator`` requests); arrays with one value per sample
             (``groups``, ``sample_weight``) are subset to the same rows.
 
         Returns
@@ -87,6 +94,8 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"X has {_n_rows(X)} rows but y has {Y.shape[0]}.")
         if np.isinf(Y).any():
             raise ValueError("y contains infinite values; use NaN for properties not measured.")
+        if get_config()["enable_metadata_routing"]:
+            fit_params = process_routing(self, "fit", **fit_params).estimator.fit
         self.n_targets_ = Y.shape[1]
         self.estimators_ = []
         for j in range(self.n_targets_):
@@ -113,11 +122,21 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):
         )
         return pred.ravel() if self._y_1d else pred
 
+    def get_metadata_routing(self):
+        """Metadata routing: ``fit`` hands on what ``estimator.fit`` requests.
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        return MetadataRouter(owner=self).add(
+            estimator=self.estimator,
+            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+        )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = get_tags(self.estimator).input_tags.allow_nan
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
         return tags
 
 

@@ -4,6 +4,9 @@ from dataclasses import dataclass
 
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from sklearn.utils.metadata_routing import get_routing_for_object
+
+from .._targets import allows_missing_targets
 
 __all__ = ["ModelSpec"]
 
@@ -22,15 +25,18 @@ class ModelSpec:
     training : {"local", "global", "spiked", "transfer"}, default="local"
         ``"local"``: the target domain's training rows only.
         ``"global"``: every other domain (never the target domain); the
-        domain labels are passed as ``fit(..., groups=...)`` when the final
-        estimator's ``fit`` takes ``groups`` (per-domain standardisation of
+        domain labels are passed as ``fit(..., groups=...)``, with metadata
+        routing, when the estimator requests ``groups`` (per-domain
+        standardisation of
         :class:`~sklearn_soilspec.neural.SpectralCNNRegressor`, grouped inner
-        CV of :class:`~sklearn_soilspec.baselines.PLSRegressionCV`).
+        CV of :class:`~sklearn_soilspec.baselines.PLSRegressionCV`; a
+        Pipeline requests what its steps request, and
+        ``set_fit_request(groups=False)`` on a step declines them).
         ``"spiked"``: every other domain plus the local training rows; the
-        domain labels are passed as ``fit(..., groups=...)`` when the final
-        estimator's ``fit`` takes ``groups`` and any parameter ending in
+        domain labels are passed in the same way and any parameter ending in
         ``local_domain`` is set to the target domain (for
-        :class:`~sklearn_soilspec.baselines.SpikedRegressor`).
+        :class:`~sklearn_soilspec.baselines.SpikedRegressor` and
+        :class:`~sklearn_soilspec.baselines.MemoryBasedRegressor`).
         ``"transfer"``: the local training rows, starting from the fitted
         ``source`` model: the parameter ending in ``warm_start_from`` (so a
         Pipeline works) is set to that fitted model.
@@ -44,10 +50,11 @@ class ModelSpec:
         :class:`~sklearn_soilspec.neural.SpectralCNNRegressor`).
         ``"per_target"``: it is wrapped in :class:`PerTargetRegressor`, one
         fit per property on the rows where it was measured. ``"auto"``:
-        native for the package's NaN-aware regressors (SpectralCNNRegressor,
-        PLSRegressionCV, MemoryBasedRegressor, and SpikedRegressor,
-        SeedEnsembleRegressor or BlendRegressor when everything they wrap is
-        NaN-aware; alone or last in a Pipeline), per-target otherwise.
+        native for estimators tagged ``target_tags.allow_nan`` (see
+        :func:`sklearn_soilspec._targets.allows_missing_targets`; alone or
+        last in a Pipeline): the package's NaN-aware regressors, and its
+        meta-estimators when everything they wrap is NaN-aware; per-target
+        otherwise.
 
     Examples
     --------
@@ -100,12 +107,25 @@ class ModelSpec:
 def handles_missing_targets(est):
     """Whether ``est`` (or the last step of a Pipeline) accepts NaN targets.
 
-    The package's estimators declare it in a class attribute
-    ``_nan_targets``: ``"native"`` for those that mask NaN themselves (the
-    CNN's masked loss, PLS1 or MBL per property on its observed rows), and
-    ``"members"`` for meta-estimators that hand ``y`` on whole, NaN-aware
-    exactly when every estimator they wrap is.
+    Read from the ``target_tags.allow_nan`` tag (:func:`allows_missing_targets`).
     """
+    return allows_missing_targets(est) or _legacy_nan_targets(est)
+
+
+def requests_groups(est):
+    """Whether ``est``'s ``fit`` requests ``groups`` under metadata routing.
+
+    A Pipeline or a meta-estimator that routes metadata answers for what it
+    wraps.
+    """
+    return "groups" in get_routing_for_object(est).consumes("fit", ["groups"])
+
+
+# TEMPORARY (remove once every estimator of the package is tagged): the
+# class attribute ``_nan_targets`` that preceded the ``allow_nan`` tag,
+# "native" for estimators that mask NaN themselves and "members" for
+# meta-estimators that are NaN-aware when everything they wrap is.
+def _legacy_nan_targets(est):
     est = final_estimator(est)
     kind = getattr(type(est), "_nan_targets", None)
     if kind == "members":
