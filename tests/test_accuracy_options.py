@@ -11,9 +11,8 @@ from sklearn.linear_model import Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_soilspec.baselines import PLSRegressionCV
-from sklearn_soilspec.blend import BlendRegressor
 from sklearn_soilspec.datasets import SpectralLibrary
-from sklearn_soilspec.ensemble import SeedEnsembleRegressor
+from sklearn_soilspec.ensemble import BlendRegressor, SeedEnsembleRegressor
 from sklearn_soilspec.experiments import (
     LocalisationExperiment, ModelSpec, PerTargetRegressor, default_models,
 )

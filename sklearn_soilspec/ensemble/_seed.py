@@ -3,12 +3,13 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.base import _fit_context, clone
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .neural import nan_r2_score
+from .._targets import check_targets
+from ._base import _BaseMemberEnsemble
 
 __all__ = ["SeedEnsembleRegressor"]
 
@@ -20,7 +21,7 @@ def _with_seed(est, seed):
     return est.set_params(**{k: seed for k in keys}) if keys else est
 
 
-class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
+class SeedEnsembleRegressor(_BaseMemberEnsemble):
     """Average of one model trained with several random seeds.
 
     A small network fine-tuned on a few dozen local samples depends on its
@@ -33,7 +34,8 @@ class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
     ----------
     estimator : estimator
         Any regressor or Pipeline; every nested ``random_state`` parameter is
-        set to a member's seed.
+        set to a member's seed. It gets ``y`` whole, so NaN targets are fine
+        when it takes them.
     n_estimators : int, default=5
     random_state : int, RandomState instance or None, default=0
         Draws the members' seeds.
@@ -42,10 +44,14 @@ class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
     ----------
     estimators_ : list of fitted estimators
     seeds_ : list of int
+    n_features_in_ : int
+        The first member's, when it has one.
+    feature_names_in_ : ndarray of str
+        The first member's, when it has them.
 
     See Also
     --------
-    sklearn_soilspec.blend.BlendRegressor : weighted average of different models.
+    BlendRegressor : weighted average of different models.
     sklearn_soilspec.neural.SpectralCNNRegressor.predict_dropout : MC-dropout spread.
 
     Examples
@@ -61,10 +67,6 @@ class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
     ((2,), (2,))
     """
 
-    # y goes whole to every member: NaN targets are fine when the wrapped
-    # model accepts them (read by the experiment runner).
-    _nan_targets = "members"
-
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -76,10 +78,15 @@ class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
         self.n_estimators = n_estimators
         self.random_state = random_state
 
+    def _member_list(self):
+        return [("estimator", self.estimator)]
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # The members do all the work, input checks included: their tags hold.
         inner = get_tags(self.estimator)
-        tags.target_tags = inner.target_tags
+        tags.target_tags.multi_output = inner.target_tags.multi_output
+        tags.target_tags.single_output = inner.target_tags.single_output
         tags.regressor_tags = inner.regressor_tags
         tags.input_tags = inner.input_tags
         return tags
@@ -91,18 +98,21 @@ class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets); NaN allowed
         **fit_params : dict
-            Passed to every member's ``fit`` (e.g. ``groups``).
+            Passed to every member's ``fit`` (e.g. ``groups``); with metadata
+            routing enabled, only what the estimator requests.
 
         Returns
         -------
         self : SeedEnsembleRegressor
         """
+        check_targets(y, _num_samples(X), type(self).__name__)
+        params = self._route(fit_params)[0]["estimator"]
         rs = check_random_state(self.random_state)
         self.seeds_ = [int(s) for s in rs.randint(np.iinfo(np.int32).max, size=self.n_estimators)]
         self.estimators_ = [
-            _with_seed(clone(self.estimator), s).fit(X, y, **fit_params) for s in self.seeds_
+            _with_seed(clone(self.estimator), s).fit(X, y, **params) for s in self.seeds_
         ]
         first = self.estimators_[0]
         for attr in ("n_features_in_", "feature_names_in_"):
@@ -130,7 +140,3 @@ class SeedEnsembleRegressor(RegressorMixin, BaseEstimator):
         if not return_std:
             return mean
         return mean, draws.std(axis=0, ddof=1) if len(draws) > 1 else np.zeros_like(mean)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean R2 over properties, ignoring NaN targets."""
-        return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)
