@@ -11,10 +11,12 @@ asked for).
 
 import contextlib
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 __all__ = ["REPORT_FILES", "atomic_write", "check_output_path", "check_report_folder",
-           "clear_report_folder"]
+           "replace_report"]
 
 # What ExperimentResult.write_report puts into a report folder; the only files
 # a rerun with overwrite removes (anything else there belongs to the user).
@@ -182,7 +184,7 @@ def check_report_folder(folder, inputs=(), overwrite=False, option="--out"):
     A folder may hold anything else; only an earlier report's files
     (:data:`REPORT_FILES`) would make a rerun ambiguous: stale figures
     beside new tables. With ``overwrite`` they are listed so that the caller
-    removes them (:func:`clear_report_folder`) before writing the new report.
+    replaces them (:func:`replace_report`).
     An input file named like a report file inside the folder is refused
     either way.
 
@@ -224,17 +226,39 @@ def check_report_folder(folder, inputs=(), overwrite=False, option="--out"):
     return old
 
 
-def clear_report_folder(folder):
-    """Remove an earlier report's files from ``folder``; nothing else.
+def replace_report(folder, write):
+    """Write a report beside ``folder``, then move it in, removing stale report files.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The report folder; created if missing.
+    write : callable
+        ``write(staging_folder)`` writes the report's files (e.g.
+        ``ExperimentResult.write_report``).
 
     Returns
     -------
-    removed : list of str
+    path : pathlib.Path
+        ``folder / "report.md"``.
+
+    A failure while writing leaves an earlier report as it was; of the earlier
+    report's files (:data:`REPORT_FILES`) those the new one lacks (a figure
+    not drawn this time) are removed, and files that are no report's are
+    never touched.
     """
-    removed = []
-    for name in REPORT_FILES:
-        path = os.path.join(os.fspath(folder), name)
-        if os.path.isfile(path) or os.path.islink(path):
-            os.unlink(path)
-            removed.append(name)
-    return removed
+    folder = Path(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp",
+                                    dir=folder.resolve().parent))
+    try:
+        write(staging)
+        folder.mkdir(exist_ok=True)
+        written = {p.name for p in staging.iterdir() if p.is_file()}
+        for name in REPORT_FILES:
+            if name not in written and (folder / name).is_file():
+                (folder / name).unlink()
+        for name in sorted(written):
+            os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder / "report.md"

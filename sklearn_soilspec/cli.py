@@ -6,7 +6,10 @@ API (:mod:`sklearn_soilspec.datasets`, :mod:`sklearn_soilspec.experiments`,
 from Python in the same way.
 
 Bad arguments, files or data end in a one-line message on stderr and exit
-status 2; no traceback.
+status 2; no traceback. Nothing is lost: outputs are checked before any data
+are read (never one of the inputs, never an existing file without
+``--overwrite``), every file is written to a temporary file that replaces the
+target only when complete, and Ctrl-C writes nothing (exit status 130).
 """
 
 import argparse
@@ -53,11 +56,13 @@ def main(argv=None):
             "choose a command: localise, train-global, fine-tune or predict "
             "(see `soilspec --help`)"))
     try:
+        _check_device(getattr(args, "device", "cpu"))
         return args.run(args) or 0
     except (ValueError, TypeError, KeyError, OSError, ImportError, _UsageError) as exc:
         return _fail(exc)
     except KeyboardInterrupt:
-        print("soilspec: interrupted", file=sys.stderr)
+        # Files are written atomically and only at the end: nothing half-done.
+        print("soilspec: interrupted: nothing was written", file=sys.stderr)
         return 130
 
 
@@ -69,6 +74,35 @@ def _fail(exc):
     line = " ".join([str(text), *(f"({n})" for n in notes)]).replace("\n", " ")
     print(f"soilspec: error: {line}", file=sys.stderr)
     return 2
+
+
+def _check_device(text):
+    """A usable torch device, before any data are read or models built."""
+    if text == "cpu":
+        return
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError, ValueError):
+        raise _UsageError(
+            f"--device {text!r} is not a torch device; use cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise _UsageError(
+                f"--device {text}: no CUDA GPU is available (torch.cuda.is_available() is "
+                "False); use --device cpu, or install a CUDA build of torch on a GPU machine"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise _UsageError(
+                f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) here; "
+                f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise _UsageError(f"--device {text}: MPS is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise _UsageError(f"--device {text!r}: only cpu, cuda and mps are supported")
 
 
 # -- parser ---------------------------------------------------------------------
@@ -116,6 +150,7 @@ def _build_parser():
                    help="maximum epochs of the CNNs (default: 60, --full 200)")
     p.add_argument("--out", default="soilspec-report",
                    help="report folder (default: soilspec-report)")
+    _add_overwrite(p, "replace an earlier report in --out (its files only)")
     _add_run_options(p)
     p.add_argument("--n-jobs", type=int, default=None,
                    help="domains run in parallel (joblib; -1: all cores)")
@@ -133,6 +168,7 @@ def _build_parser():
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: 60, --full 200)")
     p.add_argument("--full", action="store_true", help="study-size network")
     p.add_argument("--out", default="global.soilspec", help="model file (default: global.soilspec)")
+    _add_overwrite(p)
     _add_run_options(p)
     p.set_defaults(run=_train_global)
 
@@ -153,6 +189,9 @@ def _build_parser():
                         "convolution blocks (default: features)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the model's)")
     p.add_argument("--out", default="local.soilspec", help="model file (default: local.soilspec)")
+    _add_overwrite(p)
+    _add_pickle(p)
+    _add_csv_options(p)
     _add_run_options(p)
     p.set_defaults(run=_fine_tune)
 
@@ -166,6 +205,9 @@ def _build_parser():
     p.add_argument("csv", help="spectra: wavelength-named columns, one row per sample")
     p.add_argument("--id-column", help="sample id column, copied to the output")
     p.add_argument("--out", default="predictions.csv", help="output CSV (default: predictions.csv)")
+    _add_overwrite(p)
+    _add_pickle(p)
+    _add_csv_options(p)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.set_defaults(run=_predict)
     return parser
@@ -182,6 +224,41 @@ def _add_data_options(p):
                         "non-spectral column)")
     g.add_argument("--group-column", help="CSV: column holding the domain (site, country)")
     g.add_argument("--id-column", help="CSV: sample id column")
+    _add_csv_options(g, only_csv=True)
+
+
+def _add_csv_options(p, only_csv=False):
+    what = "CSV: " if only_csv else ""
+    p.add_argument("--unit", choices=("nm", "cm-1"), default=None if only_csv else "nm",
+                   help=f"{what}unit of the wavelength column names: nm (vis-NIR) or cm-1 "
+                        "(MIR wavenumbers) (default: nm)")
+    p.add_argument("--measurement", choices=("auto", "absorbance", "reflectance"),
+                   default=None if only_csv else "auto",
+                   help=f"{what}what the spectra are (default: auto, from the visible slope; "
+                        "MIR files must say)")
+    p.add_argument("--sep", default=None if only_csv else ",",
+                   help=f"{what}field separator (default: ',')")
+    p.add_argument("--decimal", default=None if only_csv else ".",
+                   help=f"{what}decimal mark (default: '.'; ',' for many ';' files)")
+    p.add_argument("--bad-values", choices=("raise", "nan"), default=None if only_csv else "raise",
+                   help=f"{what}a property cell that is no number: an error (raise, the "
+                        "default) or missing with a warning (nan)")
+
+
+def _csv_options(args):
+    return {"unit": args.unit or "nm", "measurement": args.measurement or "auto",
+            "sep": args.sep or ",", "decimal": args.decimal or ".",
+            "bad_values": args.bad_values or "raise"}
+
+
+def _add_overwrite(p, text="replace an existing output file"):
+    p.add_argument("--overwrite", action="store_true", help=text)
+
+
+def _add_pickle(p):
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="also load .joblib/.pkl/.pickle models; pickle files can run any "
+                        "code when loaded, so only for files you trust")
 
 
 def _add_run_options(p):
@@ -228,6 +305,12 @@ def load_library(args):
         raise _UsageError(f"--path is only for --data {', '.join(_FILE_KINDS)}")
     if path and not os.path.exists(path):
         raise FileNotFoundError(f"No such file or folder: {path!r}")
+    if kind != "csv":
+        given = [f"--{k.replace('_', '-')}" for k in ("unit", "measurement", "sep", "decimal",
+                                                       "bad_values")
+                 if getattr(args, k, None) is not None]
+        if given:
+            raise _UsageError(f"{', '.join(given)}: only for --data csv")
     if kind.startswith("limesoda"):
         options = {} if targets is None else {"targets": targets}
         return datasets.load_limesoda_spectra(kind.split("-")[1], **options)
@@ -237,20 +320,75 @@ def load_library(args):
         spectra = "mir" if kind == "ossl-mir" else "visnir"
         options = {} if targets is None else {"properties": targets}
         return datasets.load_ossl(path, spectra=spectra, **options)
-    return datasets.load_spectral_csv(path, target_columns=targets,
-                                      group_column=args.group_column, id_column=args.id_column)
+    library = datasets.load_spectral_csv(path, target_columns=targets,
+                                         group_column=args.group_column,
+                                         id_column=args.id_column, **_csv_options(args))
+    if not library.target_names:
+        raise ValueError(
+            f"{path}: no property columns found (numeric columns other than the spectra, "
+            "the group and the id column); name them with --targets.")
+    return library
 
 
-def _load_model(path, device):
+_PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def _load_model(path, device, allow_pickle=False):
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such model file: {path!r}")
-    if path.endswith((".joblib", ".pkl", ".pickle")):
-        import joblib
+    if not path.lower().endswith(_PICKLE_SUFFIXES):
+        from .transfer import load_model
 
-        return joblib.load(path)
-    from .transfer import load_model
+        return load_model(path, device=device)
+    if not allow_pickle:
+        raise _UsageError(
+            f"{path} is a pickle (joblib) file, which can run any code when loaded; pass "
+            "--allow-pickle if you trust its source, or share models as .soilspec files "
+            "(save_model)")
+    print(f"soilspec: warning: loading the pickle file {path}: pickle files can run any "
+          "code; do this only for files you trust", file=sys.stderr)
+    import joblib
 
-    return load_model(path, device=device)
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # unpickling raises anything the file asks for
+        raise ValueError(
+            f"{path}: not a readable joblib file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+    if not (hasattr(model, "predict") and hasattr(model, "get_params")):
+        raise ValueError(
+            f"{path}: holds a {type(model).__name__}, not a fitted scikit-learn model "
+            "(an estimator or Pipeline with predict)")
+    from sklearn.utils.validation import check_is_fitted
+
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    try:
+        check_is_fitted(final)
+    except Exception:  # NotFittedError, or a TypeError for a non-estimator
+        raise ValueError(f"{path}: the {type(final).__name__} in it is not fitted") from None
+    return model
+
+
+def _model_unit(path):
+    """The unit stored in a .soilspec file, or None."""
+    if path.lower().endswith(_PICKLE_SUFFIXES):
+        return None
+    from .transfer import read_metadata
+
+    return read_metadata(path).get("unit")
+
+
+def _read_csv(args, path, targets=None, id_column=None):
+    """A CSV of the fine-tune/predict commands, checked against the model's unit."""
+    from .datasets import load_spectral_csv
+
+    options = _csv_options(args)
+    unit = _model_unit(args.model)
+    if unit and unit != options["unit"]:
+        raise ValueError(
+            f"{args.model} was trained on spectra in {unit} but {path} is read in "
+            f"{options['unit']}; pass --unit {unit}")
+    return load_spectral_csv(path, target_columns=targets, id_column=id_column, **options)
 
 
 def _spectra_for(model, library):
@@ -267,8 +405,29 @@ def _spectra_for(model, library):
     X = library.as_frame().X
     names = getattr(model, "feature_names_in_", None)
     if names is None:
+        expected = getattr(model, "n_features_in_", X.shape[1])
+        if expected != X.shape[1]:
+            raise ValueError(
+                f"The model expects {expected} spectral points but the CSV has "
+                f"{X.shape[1]}; the model does not know its wavelengths (fitted without "
+                "column names), so resample the spectra onto its grid first (e.g. with "
+                "sklearn_soilspec.preprocessing.WavelengthResampler) or refit it on a "
+                "DataFrame with wavelength-named columns.")
         return X
-    grid = parse_wavelengths(list(names))
+    try:
+        grid = parse_wavelengths(list(names))
+    except ValueError:
+        raise ValueError(
+            f"The model's input columns ({list(names)[:3]} ...) are not wavelengths, so "
+            "the spectra cannot be matched to them; refit the model on wavelength-named "
+            "columns.") from None
+    lo, hi = library.wavelengths.min(), library.wavelengths.max()
+    if grid.min() < lo - 1e-6 or grid.max() > hi + 1e-6:
+        raise ValueError(
+            f"The model needs spectra from {grid.min():g} to {grid.max():g} "
+            f"{library.unit} but the CSV covers {lo:g}-{hi:g}; spectra are resampled onto "
+            "the model's grid but never extrapolated. Measure the full range, or check "
+            "--unit.")
     if grid.shape == library.wavelengths.shape and np.allclose(grid, library.wavelengths):
         values = X.to_numpy()
     else:
@@ -278,9 +437,12 @@ def _spectra_for(model, library):
 
 # -- commands -------------------------------------------------------------------
 def _localise(args):
+    from ._io import check_report_folder, replace_report
     from .experiments import LocalisationExperiment, default_models
 
-    # Models first: a misspelt model name fails before the data are read.
+    # The report folder and the models first: a reused folder or a misspelt
+    # model name fails before the data are read.
+    check_report_folder(args.out, inputs=[args.path], overwrite=args.overwrite)
     models = default_models(fast=not args.full, random_state=args.seed, device=args.device,
                             names=args.models or list(DEFAULT_MODELS), max_epochs=args.epochs,
                             n_ensemble=3)
@@ -294,19 +456,29 @@ def _localise(args):
         n_jobs=args.n_jobs, random_state=args.seed, verbose=_verbosity(args),
     )
     result = experiment.run(library)
-    report = result.write_report(args.out)
+    report = replace_report(args.out, result.write_report)
     if not args.quiet:
         print(result.summary())
         print(f"Report: {report}")
     return 0
 
 
+def _save(model, path, **meta):
+    from ._io import atomic_path
+    from .transfer import save_model
+
+    with atomic_path(path) as tmp:
+        save_model(model, tmp, **meta)
+    return path
+
+
 def _train_global(args):
     import numpy as np
 
+    from ._io import check_output_path
     from .experiments import default_models
-    from .transfer import save_model
 
+    check_output_path(args.out, inputs=[args.path], overwrite=args.overwrite)
     library = load_library(args)
     if args.exclude_domains:
         unknown = [d for d in args.exclude_domains if d not in set(library.groups)]
@@ -321,8 +493,8 @@ def _train_global(args):
     if not args.quiet:
         print(f"Training the global model on {library!r}", flush=True)
     model.fit(library.X, library.Y, cnn__training_domains=library.groups)
-    path = save_model(model, args.out, unit=library.unit, target_units=library.target_units,
-                      description=library.DESCR.splitlines()[0] if library.DESCR else "")
+    path = _save(model, args.out, unit=library.unit, target_units=library.target_units,
+                 description=library.DESCR.splitlines()[0] if library.DESCR else "")
     if not args.quiet:
         print(f"Saved {path}")
     return 0
@@ -332,11 +504,11 @@ def _fine_tune(args):
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
-    from .datasets import load_spectral_csv
-    from .transfer import save_model
+    from ._io import check_output_path
 
-    source = _load_model(args.model, args.device)
-    local = load_spectral_csv(args.csv, target_columns=args.targets, id_column=args.id_column)
+    check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
+    source = _load_model(args.model, args.device, args.allow_pickle)
+    local = _read_csv(args, args.csv, targets=args.targets, id_column=args.id_column)
     if not local.target_names:
         raise ValueError(
             f"{args.csv}: no property column to fine-tune on; name them with --targets.")
@@ -356,7 +528,12 @@ def _fine_tune(args):
     }
     if args.epochs:
         params[f"{prefix}max_epochs"] = args.epochs
-    model.set_params(**params)
+    try:
+        model.set_params(**params)
+    except ValueError as exc:
+        raise ValueError(
+            f"{args.model} cannot be fine-tuned: {exc} (fine-tune needs a "
+            "SpectralCNNRegressor or a Pipeline ending in one)") from None
     X = _spectra_for(source, local)
     if not args.quiet:
         print(f"Fine-tuning {args.model} on {len(local)} local samples "
@@ -364,7 +541,7 @@ def _fine_tune(args):
     model.fit(X, local.as_frame().Y)
     report = getattr(model.steps[-1][1] if isinstance(model, Pipeline) else model,
                      "transfer_report_", None)
-    path = save_model(model, args.out, unit=local.unit)
+    path = _save(model, args.out, unit=local.unit)
     if not args.quiet:
         if report:
             print(_describe_transfer(report))
@@ -386,17 +563,19 @@ def _predict(args):
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from .datasets import load_spectral_csv
+    from ._io import atomic_write, check_output_path
 
-    model = _load_model(args.model, args.device)
-    library = load_spectral_csv(args.csv, target_columns=[], id_column=args.id_column)
+    check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
+    model = _load_model(args.model, args.device, args.allow_pickle)
+    library = _read_csv(args, args.csv, targets=[], id_column=args.id_column)
     pred = np.asarray(model.predict(_spectra_for(model, library)), dtype=np.float64)
     pred = pred.reshape(pred.shape[0], -1)
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
     names = getattr(final, "target_names_", None) or [f"target_{i}" for i in range(pred.shape[1])]
     names = list(names)
     out = pd.DataFrame(pred, columns=names, index=pd.Index(library.sample_ids, name="sample_id"))
-    out.to_csv(args.out)
+    with atomic_write(args.out, "w", encoding="utf-8", newline="") as f:
+        out.to_csv(f)
     print(f"Wrote {len(out)} predictions of {', '.join(names)} to {args.out}")
     return 0
 

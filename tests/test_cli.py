@@ -87,7 +87,7 @@ def test_train_global_fine_tune_predict(files, capsys):
 
     # Spectra on a coarser grid are interpolated onto the model's.
     code, io = _run(["predict", files["local_model"], files["coarse"], "--id-column", "id",
-                     "--out", pred_csv], capsys)
+                     "--out", pred_csv, "--overwrite"], capsys)
     assert code == 0, io.err
     coarse = pd.read_csv(pred_csv)
     assert len(coarse) == 58
