@@ -1,0 +1,147 @@
+"""Out-of-fold predictions, the per-property choice of weights, and conformal quantiles."""
+
+import math
+import warnings
+
+import numpy as np
+from scipy.optimize import nnls
+from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import KFold
+
+__all__ = []
+
+# A member whose out-of-fold RMSE exceeds the best one's by this factor gets
+# no weight: blending in a model 1.5 times worse than the best rarely helps,
+# and on a few dozen rows "rarely" is not worth the risk.
+EXCLUDE_RATIO = 1.5
+# Out-of-fold predictions beyond this many target ranges from the local
+# targets are not a model of them (a per-domain scaling fitted on three rows,
+# a network that diverged): the member is dropped for that property.
+SANE_SPANS = 3.0
+
+
+def folds(n, cv, random_state):
+    """Shuffled K-fold with K = min(cv, n)."""
+    k = max(2, min(int(cv), n))
+    return [(tr, te) for tr, te in KFold(k, shuffle=True, random_state=random_state).split(
+        np.arange(n))]
+
+
+def _own_cross_fit(estimators, X, Y, splits):
+    """Out-of-fold predictions and fold models; a failed fold fit leaves NaN."""
+    n, t = Y.shape
+    P = np.full((len(estimators), n, t), np.nan)
+    fold_models = {name: [] for name, _ in estimators}
+    failures = {name: [] for name, _ in estimators}
+    for k, (train, test) in enumerate(splits):
+        for i, (name, est) in enumerate(estimators):
+            try:
+                fitted = clone(est).fit(X[train], Y[train])
+                P[i, test] = np.asarray(fitted.predict(X[test]), dtype=np.float64).reshape(
+                    len(test), t)
+            except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                failures[name].append((k, f"{type(exc).__name__}: {exc}"))
+                continue
+            fold_models[name].append(fitted)
+    for name, failed in failures.items():
+        if failed:
+            warnings.warn(
+                f"{len(failed)} of {len(splits)} fold fit(s) of member {name!r} failed; the "
+                f"first (fold {failed[0][0]}): {failed[0][1]}", FitFailedWarning, stacklevel=3)
+    return P, fold_models, failures
+
+
+def cross_fit_members(estimators, X, Y, splits):
+    """``(predictions, fold_models, failures)`` of the members over ``splits``.
+
+    Uses :func:`sklearn_soilspec.ensemble.cross_fit` when the installed
+    package has it, and the equivalent loop above otherwise.
+    """
+    try:
+        from ..ensemble import cross_fit
+    except ImportError:
+        return _own_cross_fit(estimators, X, Y, splits)
+    res = cross_fit(estimators, X, Y, cv=splits)
+    return res.predictions_, res.fold_models, res.failures
+
+
+def option_grid(P, y, eligible, names, n, margin):
+    """Choose the weights of one property from its out-of-fold predictions.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n_members, n_rows)
+        Out-of-fold predictions on the rows where the property was measured.
+    y : ndarray of shape (n_rows,)
+    eligible : ndarray of bool of shape (n_members,)
+        Members that may get weight (finite, plausible, not far behind the best).
+    names : list of str
+    n : int
+        Rows the choice rests on.
+    margin : float
+        Complexity margin: the best option of tier ``k`` (0 one member, 1 an
+        equal blend, 2 free non-negative weights) replaces the option chosen
+        so far, of tier ``j < k``, only if its RMSE is lower by more than
+        ``(k - j) * margin / sqrt(n)`` of that option's.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_members,)
+    label : str
+    rmse : float
+        Out-of-fold RMSE of the chosen combination (optimistic: chosen on it).
+    """
+    m = P.shape[0]
+    idx = np.flatnonzero(eligible)
+
+    def rmse(w):
+        return float(np.sqrt(np.mean((w @ P - y) ** 2)))
+
+    options = []  # (tier, weights, label)
+    for i in idx:
+        w = np.zeros(m)
+        w[i] = 1.0
+        options.append((0, w, names[i]))
+    ranked = idx[np.argsort([rmse(np.eye(m)[i]) for i in idx])]
+    for k in range(2, min(4, len(ranked)) + 1):
+        w = np.zeros(m)
+        w[ranked[:k]] = 1.0 / k
+        options.append((1, w, "equal(" + "+".join(names[i] for i in ranked[:k]) + ")"))
+    if len(idx) >= 2:
+        # Non-negative weights summing to one: NNLS with a heavily weighted
+        # row of ones, then normalised.
+        lam = 1e3 * max(float(np.std(y)), 1e-12) * math.sqrt(len(y))
+        A = np.vstack([P[idx].T, np.full((1, len(idx)), lam)])
+        b = np.r_[y, lam]
+        sol, _ = nnls(A, b)
+        if sol.sum() > 0:
+            w = np.zeros(m)
+            w[idx] = sol / sol.sum()
+            label = "weights(" + "+".join(f"{w[i]:.2f} {names[i]}" for i in idx if w[i] > 0) + ")"
+            options.append((2, w, label))
+    best = None
+    step = margin / math.sqrt(max(n, 1))
+    for tier in (0, 1, 2):
+        tiered = [(rmse(w), w, label) for t, w, label in options if t == tier]
+        if not tiered:
+            continue
+        r, w, label = min(tiered, key=lambda o: o[0])
+        if best is None or r < best[0] * (1.0 - (tier - best[3]) * step):
+            best = (r, w, label, tier)
+    return best[1], best[2], best[0]
+
+
+def conformal_quantile(residuals, alpha):
+    """Split-conformal quantile: the ceil((n+1)(1-alpha))-th smallest |residual|.
+
+    Infinite when ``n`` is too small for the coverage asked
+    (``ceil((n+1)(1-alpha)) > n``).
+    """
+    r = np.sort(np.abs(np.asarray(residuals, dtype=np.float64)))
+    n = r.size
+    k = math.ceil((n + 1) * (1.0 - alpha))
+    if n == 0 or k > n:
+        return np.inf
+    return float(r[max(k, 1) - 1])
+

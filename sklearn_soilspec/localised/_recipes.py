@@ -1,0 +1,148 @@
+"""What the candidates are made of: preprocessing, sizes, the source and library as read."""
+
+import os
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from ..preprocessing import SavitzkyGolay, parse_wavelengths
+
+__all__ = []
+
+MEMBER_NAMES = ("source", "source_corrected", "fine_tuned", "plsr", "gpr", "gpr_d2", "mbl",
+                "spiked_plsr", "mean")
+# Cheap members refitted on every local row once the weights are chosen (a
+# PLSR or GP gains from every row and does not go astray); the others predict
+# with the mean of their fold models, the very models that were validated.
+REFITTED = frozenset({"source", "source_corrected", "plsr", "gpr", "gpr_d2", "spiked_plsr",
+                      "mean"})
+# Fold training sets at least this large hold out 10 % for early stopping:
+# 20 validation spectra; fewer would stop on noise.
+_EARLY_STOPPING_ROWS = 200
+
+
+def savgol(deriv, n_features):
+    """The benchmark's Savitzky-Golay derivative, its window clipped to short spectra."""
+    window = 11 if deriv == 1 else 15
+    if n_features < window:
+        window = max(1, n_features if n_features % 2 else n_features - 1)
+    if window < 3:
+        return "passthrough"
+    polyorder = min(2, window - 1)
+    return SavitzkyGolay(window_length=window, polyorder=polyorder, deriv=min(deriv, polyorder))
+
+
+def local_estimators(n_features, pls_components, random_state):
+    """``plsr``, ``gpr`` and ``gpr_d2``: the local models of the accuracy benchmark."""
+    from ..baselines import PCAGaussianProcessRegressor, PLSRegressionCV
+
+    def pls():
+        return PLSRegressionCV(max_components=pls_components, cv=5, random_state=random_state)
+
+    return {
+        "plsr": Pipeline([("sg", savgol(1, n_features)), ("pls", pls())]),
+        "gpr": Pipeline([("sg", savgol(1, n_features)),
+                         ("gpr", PCAGaussianProcessRegressor(random_state=random_state))]),
+        "gpr_d2": Pipeline([("sg", savgol(2, n_features)),
+                            ("gpr", PCAGaussianProcessRegressor(random_state=random_state))]),
+    }
+
+
+def library_estimators(n_features, n_library, pls_components, random_state):
+    """``mbl`` and ``spiked_plsr`` of the study, on the library's grid."""
+    from ..baselines import MemoryBasedRegressor, PLSRegressionCV, SpikedRegressor
+
+    k = int(min(100, max(10, n_library // 2)))
+    mbl = MemoryBasedRegressor(n_neighbors=k, pls_components=(3, 15), spike=True)
+    spiked = SpikedRegressor(PLSRegressionCV(max_components=pls_components, cv=5,
+                                             random_state=random_state), spike_weight=5.0)
+    return {
+        "mbl": Pipeline([("sg", savgol(1, n_features)), ("mbl", mbl)]),
+        "spiked_plsr": Pipeline([("sg", savgol(1, n_features)), ("spiked", spiked)]),
+    }
+
+
+def resolve_source(source):
+    """The fitted source model: loaded from a file, unwrapped from a FrozenEstimator."""
+    if isinstance(source, (str, os.PathLike)):
+        from ..transfer import load_model
+
+        source = load_model(source)
+    if type(source).__name__ == "FrozenEstimator" and hasattr(source, "estimator"):
+        source = source.estimator
+    check_is_fitted(source, msg=(
+        f"source is an unfitted {type(source).__name__}: fit the global model first "
+        "(train_source_model), or pass the path of a saved model."))
+    return source
+
+
+def _per_domain_api():
+    from ..neural import SpectralCNNRegressor
+
+    return "standardize" in SpectralCNNRegressor().get_params()
+
+
+def fine_tune_params(cnn, n_train, overrides):
+    """Parameters of a fine-tuning run from ``cnn`` on ``n_train`` local rows."""
+    params = dict(architecture=cnn.architecture, module_params=cnn.module_params,
+                  image_shape=cnn.image_shape, batch_size=cnn.batch_size, device=cnn.device,
+                  freeze_layers="features", lr=1e-3)
+    if n_train >= _EARLY_STOPPING_ROWS:
+        params.update(validation_fraction=0.1, patience=20, max_epochs=200)
+    else:
+        params.update(validation_fraction=None, patience=None, max_epochs=60)
+    if getattr(cnn, "domain_standardized_", False) and not _per_domain_api():
+        # Before `standardize`, the local fit had to ask for local scaling.
+        params["domain_standardize"] = True
+    params.update(overrides or {})
+    return params
+
+
+def per_domain_params():
+    """The network parameter asking for per-domain standardisation, in either spelling."""
+    return {"standardize": "per_domain"} if _per_domain_api() else {"domain_standardize": True}
+
+
+def library_arrays(library, target_names, local_wavelengths, n_local_features):
+    """``(X, Y, wavelengths, columns)`` of the library, ``Y`` aligned to the local properties.
+
+    ``columns`` lists the local properties the library measures; the others
+    are NaN columns of ``Y``.
+    """
+    if hasattr(library, "wavelengths") and hasattr(library, "groups"):
+        X, Y_, wl = library.X, library.Y, np.asarray(library.wavelengths, dtype=np.float64)
+        names = list(library.target_names)
+    elif isinstance(library, (tuple, list)) and len(library) == 2:
+        X, Y_ = library
+        names = ([str(c) for c in Y_.columns] if hasattr(Y_, "columns") else
+                 [str(Y_.name)] if getattr(Y_, "name", None) is not None else None)
+        wl = parse_wavelengths(list(X.columns)) if hasattr(X, "columns") else None
+    else:
+        raise TypeError(
+            "library must be a SpectralLibrary or a tuple (X, Y), got "
+            f"{type(library).__name__}.")
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)
+    Y_ = np.asarray(Y_, dtype=np.float64).reshape(len(X), -1)
+    if wl is None:
+        if X.shape[1] != n_local_features:
+            raise ValueError(
+                f"The library's spectra are an array of {X.shape[1]} columns without a "
+                f"wavelength axis, and the local spectra have {n_local_features}: pass the "
+                "library as a SpectralLibrary or with DataFrame columns named by wavelength.")
+        wl = local_wavelengths
+    if names is None:
+        if Y_.shape[1] != len(target_names):
+            raise ValueError(
+                f"The library's Y has {Y_.shape[1]} unnamed columns for {len(target_names)} "
+                "local properties: pass Y as a DataFrame named like the local properties.")
+        names = list(target_names)
+    Y = np.full((len(X), len(target_names)), np.nan)
+    columns = []
+    for j, name in enumerate(target_names):
+        if name in names:
+            Y[:, j] = Y_[:, names.index(name)]
+            columns.append(j)
+    return X, Y, wl, columns

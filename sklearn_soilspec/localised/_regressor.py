@@ -1,0 +1,513 @@
+"""LocalisedRegressor: one localised model that falls back to the best simple choice."""
+
+import os
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._targets import MissingTargetsMixin, check_targets, target_names_of
+from ..preprocessing import resolve_wavelengths
+from . import _combine
+from ._members import (
+    CorrectedSourceMember,
+    FoldMean,
+    LibraryMember,
+    LocalMember,
+    MeanMember,
+    SourceMember,
+    TransferView,
+)
+from ._recipes import (
+    MEMBER_NAMES,
+    REFITTED,
+    fine_tune_params,
+    library_arrays,
+    library_estimators,
+    local_estimators,
+    resolve_source,
+)
+
+__all__ = ["LocalisedRegressor"]
+
+
+class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
+    """Localise a global model with a few local samples, never worse than the best simple choice.
+
+    For every soil property, candidate models are fitted on the local
+    samples and scored on the same samples by K-fold cross-fitting: each
+    candidate's out-of-fold predictions come from models that never saw those
+    rows, and the candidates that predict afterwards are those fold models
+    (their mean), so the weights hold for what predicts. The options weighed
+    per property are every single candidate (so the result can be "the global
+    model as it is" or "local PLSR"), equal blends of the best two to four,
+    and free non-negative weights summing to one; a more complex option is
+    taken only when it beats the simpler one by a margin that grows as the
+    local set shrinks.
+
+    Candidates (``members``):
+
+    ``source``
+        The global model as it is.
+    ``source_corrected``
+        The global model plus a per-property offset and slope fitted on the
+        local rows, the offset shrunk toward zero and the slope toward one at
+        small n (``y = p + c n/(n+2) + (b-1) n/(n+10) (p - mean p)``, slope
+        within [0, 3]).
+    ``fine_tuned``
+        The source network fine-tuned on the local rows with its convolution
+        blocks frozen, ``n_seeds`` runs averaged per fold (only for a source
+        ending in a :class:`~sklearn_soilspec.neural.SpectralCNNRegressor`).
+        A source trained with per-domain standardisation is fine-tuned on
+        the local data standardised with its own statistics; otherwise the
+        carried heads are re-expressed in the local targets' scale.
+    ``plsr``
+        Savitzky-Golay first derivative (window 11, order 2) and
+        :class:`~sklearn_soilspec.baselines.PLSRegressionCV`, local.
+    ``gpr``, ``gpr_d2``
+        :class:`~sklearn_soilspec.baselines.PCAGaussianProcessRegressor` on
+        the first (window 11) and second (window 15) Savitzky-Golay
+        derivative, local.
+    ``mbl``, ``spiked_plsr``
+        With a ``library``: memory-based learning with the local rows spiked
+        into every neighbourhood, and a PLSR of the library with the local
+        rows weighted five times, both on the library's grid.
+    ``mean``
+        The local mean of each property: the floor every model must beat.
+
+    Local candidates see the local spectra on their own full range; the
+    transfer candidates see them resampled onto the source model's grid, the
+    library candidates onto the library's. A property the source does not
+    predict gets only the local candidates.
+
+    Parameters
+    ----------
+    source : str, PathLike or fitted estimator
+        The global model: a model file written by
+        :func:`~sklearn_soilspec.transfer.save_model`, a fitted Pipeline
+        (e.g. from :func:`train_source_model`), a fitted
+        :class:`~sklearn_soilspec.neural.SpectralCNNRegressor` or a
+        :class:`~sklearn.frozen.FrozenEstimator` of one. Any fitted regressor
+        works for ``source`` and ``source_corrected``; its properties are read
+        from ``target_names_`` of its final step, or taken to be the local
+        properties in order. Kept by reference through ``clone``, never
+        modified.
+    library : SpectralLibrary, tuple (X, Y) or None, default=None
+        The global library, for ``mbl`` and ``spiked_plsr``. ``X`` a
+        DataFrame with wavelength columns (or an array on the local grid),
+        ``Y`` a DataFrame whose columns are matched to the local properties by
+        name. Kept by reference through ``clone``, never copied.
+    members : "auto" or list of str, default="auto"
+        Candidates to weigh. ``"auto"``: all of them that apply (the transfer
+        ones need a source that can take the local spectra, the library ones
+        a library).
+    cv : int, default=5
+        Folds of the cross-fitting, K = min(cv, n_samples), shuffled.
+    n_seeds : int, default=1
+        Fine-tuning runs per fold, averaged. The K fold models are already a
+        seed-and-subsample ensemble of K runs.
+    coverage : float, default=0.9
+        Nominal coverage of :meth:`predict_interval`.
+    margin : float, default=0.3
+        Complexity margin: an equal blend replaces the best single candidate
+        only if its out-of-fold RMSE is lower by more than
+        ``margin / sqrt(n)`` (10.6 % at n = 8, 3 % at n = 100), and free
+        weights replace an equal blend (or a single candidate) by
+        ``margin / sqrt(n)`` more per step. An out-of-fold RMSE measured on n
+        rows has a relative standard error of about ``1 / sqrt(2 n)``, and
+        the more options are searched the more the best of them is flattered
+        by chance: on eight rows only a large gain is evidence.
+    pls_components : int, default=15
+        Largest number of PLS components of ``plsr`` and ``spiked_plsr``.
+    fine_tune : dict or None, default=None
+        :class:`~sklearn_soilspec.neural.SpectralCNNRegressor` parameters of
+        the fine-tuning, over the defaults: fold training sets of fewer than
+        200 rows train 60 epochs at ``lr=1e-3`` with no validation split and
+        no early stopping (``validation_fraction=None``, ``patience=None``:
+        stopping on 10 % of 30 spectra follows the noise of three of them);
+        larger ones hold out 10 % and stop after 20 epochs without gain (at
+        most 200).
+    wavelengths : array-like or None, default=None
+        Spectral axis of an array ``X``. None: read from a DataFrame's
+        column names, or, for an array, the columns are taken to be on the
+        source model's grid already.
+    random_state : int or None, default=0
+        Seeds the folds, the fine-tuning runs and the Gaussian processes.
+
+    Attributes
+    ----------
+    members_ : dict of str -> fitted model
+        Every candidate that got weight for some property: the mean of its
+        fold models (``fine_tuned``, ``mbl``) or refitted on all local rows
+        (the cheap ``source_corrected``, ``plsr``, ``gpr``, ``gpr_d2``,
+        ``spiked_plsr``, ``mean``, whose fold fits only served the weights).
+    weights_ : DataFrame of shape (n_candidates, n_targets)
+        Weight of each candidate per property (columns sum to one).
+    localisation_report_ : DataFrame
+        One row per property and candidate: ``oof_rmse``, ``weight``,
+        ``n_rows`` (measured local rows), ``status``; and per property a row
+        ``localised`` with the chosen ``option`` and the % change of its
+        out-of-fold RMSE against the source as it is (``vs_source_pct``) and
+        local PLSR (``vs_plsr_pct``); negative means better. The localised
+        row's RMSE is slightly optimistic: the weights were chosen on it.
+    interval_halfwidth_ : ndarray of shape (n_targets,)
+        Conformal half-width of :meth:`predict_interval` at ``coverage``.
+    target_names_ : list of str
+    wavelengths_ : ndarray or None
+        The local spectral axis.
+    source_ : fitted estimator
+        The source model (loaded once when ``source`` is a path).
+
+    See Also
+    --------
+    make_source_model : the recommended global model.
+    sklearn_soilspec.transfer.TransferSelector : one held-out split, three candidates.
+
+    Notes
+    -----
+    A candidate whose out-of-fold predictions are not finite, or fall more
+    than three target ranges outside the local targets, is dropped for that
+    property with a warning (a per-domain standardisation fitted on three
+    rows can do that); one whose out-of-fold RMSE exceeds 1.5 times the best
+    one's gets no weight. Predictions are kept within three target ranges of
+    the local targets for the same reason.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sklearn_soilspec.baselines import PLSRegressionCV
+    >>> from sklearn_soilspec.datasets import make_spectra
+    >>> from sklearn_soilspec.localised import LocalisedRegressor
+    >>> from sklearn_soilspec.preprocessing import SavitzkyGolay
+    >>> lib = make_spectra(300, n_domains=3, wavelengths=range(400, 2500, 20),
+    ...                    targets=("OC", "clay"), random_state=0).as_frame()
+    >>> local, glob = lib.split_domain("domain_2")
+    >>> source = Pipeline([("sg", SavitzkyGolay(deriv=1)),
+    ...                    ("pls", PLSRegressionCV(10, random_state=0))]).fit(glob.X, glob.Y)
+    >>> model = LocalisedRegressor(source, members=["source", "source_corrected", "plsr"],
+    ...                            cv=3).fit(local.X[:30], local.Y[:30])
+    >>> model.predict(local.X[30:32]).shape
+    (2, 2)
+    >>> model.weights_.round(2).sum().tolist()
+    [1.0, 1.0]
+    """
+
+    _parameter_constraints = {
+        "source": [str, os.PathLike, HasMethods(["predict"])],
+        "library": "no_validation",
+        "members": [StrOptions({"auto"}), list, tuple],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "n_seeds": [Interval(Integral, 1, None, closed="left")],
+        "coverage": [Interval(Real, 0, 1, closed="neither")],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "pls_components": [Interval(Integral, 1, None, closed="left")],
+        "fine_tune": [dict, None],
+        "wavelengths": ["array-like", None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, source, library=None, members="auto", cv=5, n_seeds=1, coverage=0.9,
+                 margin=0.3, pls_components=15, fine_tune=None, wavelengths=None,
+                 random_state=0):
+        self.source = source
+        self.library = library
+        self.members = members
+        self.cv = cv
+        self.n_seeds = n_seeds
+        self.coverage = coverage
+        self.margin = margin
+        self.pls_components = pls_components
+        self.fine_tune = fine_tune
+        self.wavelengths = wavelengths
+        self.random_state = random_state
+
+    def __sklearn_clone__(self):
+        # sklearn's clone would replace the fitted source by an unfitted copy
+        # and deep-copy the library; both are only read, so clones share them.
+        params = self.get_params(deep=False)
+        shared = {k: params.pop(k) for k in ("source", "library")}
+        new = type(self)(**shared, **{k: clone(v, safe=False) for k, v in params.items()})
+        if hasattr(self, "_metadata_request"):
+            new._metadata_request = clone(self._metadata_request, safe=False)
+        return new
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Tiny networks and few rows in the common checks.
+        tags.regressor_tags.poor_score = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # -- fitting -----------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Cross-fit the candidates on the local samples and weigh them per property.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_wavelengths)
+            Local spectra (columns named by wavelength, or an array with
+            ``wavelengths`` set, or on the source's grid).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Local soil properties; NaN where not measured.
+
+        Returns
+        -------
+        self : LocalisedRegressor
+        """
+        names = target_names_of(y)
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=3)
+        Y, self.target_names_, self._y_is_1d = check_targets(y, X.shape[0],
+                                                             type(self).__name__, names)
+        n, t = Y.shape
+        self.source_ = resolve_source(self.source)
+        self.wavelengths_ = self._local_axis(X.shape[1])
+        members = self._build_members(Y, n)
+        splits = _combine.folds(n, self.cv, self.random_state)
+        P, fold_models, failures = _combine.cross_fit_members(list(members.items()), X, Y,
+                                                              splits)
+        self._choose(members, P, Y)
+        self._residuals = [Y[~np.isnan(Y[:, j]), j]
+                           - self._oof_combined[~np.isnan(Y[:, j]), j] for j in range(t)]
+        self.interval_halfwidth_ = self._halfwidth(self.coverage)
+        used = [m for m in members if (self.weights_.loc[m] > 0).any()]
+        self.members_ = {}
+        for name in used:
+            if name in REFITTED or not fold_models[name]:
+                self.members_[name] = clone(members[name]).fit(X, Y)
+            else:
+                self.members_[name] = FoldMean(fold_models[name])
+        self.failures_ = {k: v for k, v in failures.items() if v}
+        return self
+
+    def _local_axis(self, n_features):
+        if self.wavelengths is not None:
+            return resolve_wavelengths(self.wavelengths, n_features=n_features)
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return resolve_wavelengths(feature_names=names, n_features=n_features)
+        # An array: on the source's grid already (or no axis at all).
+        try:
+            view = TransferView(self.source_, None)
+        except (AttributeError, ValueError, TypeError):
+            return None
+        if view.grid is not None and len(view.grid) == n_features:
+            return view.grid
+        return None
+
+    def _requested(self):
+        if isinstance(self.members, str):
+            return list(MEMBER_NAMES)
+        unknown = [m for m in self.members if m not in MEMBER_NAMES]
+        if unknown or not self.members:
+            raise ValueError(
+                f"Unknown members {unknown}; choose from {list(MEMBER_NAMES)} or 'auto'."
+                if unknown else "members is empty: give at least one candidate or 'auto'.")
+        return list(self.members)
+
+    def _build_members(self, Y, n):
+        requested, auto = self._requested(), isinstance(self.members, str)
+        self.skipped_ = {}
+        members = {}
+        src_cols = self._source_columns(Y.shape[1])
+        transfer = [m for m in ("source", "source_corrected", "fine_tuned") if m in requested]
+        if transfer:
+            if not src_cols:
+                for m in transfer:
+                    self.skipped_[m] = "the source predicts none of the local properties"
+            else:
+                view = TransferView(self.source_, self.wavelengths_)
+                cols = sorted(src_cols)
+                if "source" in transfer:
+                    members["source"] = SourceMember(view, src_cols, cols)
+                if "source_corrected" in transfer:
+                    members["source_corrected"] = CorrectedSourceMember(view, src_cols, cols)
+                if "fine_tuned" in transfer:
+                    from ..neural import SpectralCNNRegressor
+
+                    if isinstance(view.final, SpectralCNNRegressor):
+                        n_train = n - -(-n // max(2, min(self.cv, n)))
+                        params = fine_tune_params(view.final, n_train, self.fine_tune)
+                        members["fine_tuned"] = self._fine_tuned(view, src_cols, cols, params)
+                    elif not auto:
+                        raise ValueError(
+                            "members asks for 'fine_tuned', but the source is a "
+                            f"{type(view.final).__name__}, not a SpectralCNNRegressor.")
+                    else:
+                        self.skipped_["fine_tuned"] = "the source is not a network"
+        n_feat = self.n_features_in_ if self.wavelengths_ is None else len(self.wavelengths_)
+        for name, est in local_estimators(n_feat, self.pls_components,
+                                          self.random_state).items():
+            if name in requested:
+                members[name] = LocalMember(est, self.wavelengths_)
+        lib_members = [m for m in ("mbl", "spiked_plsr") if m in requested]
+        if lib_members and self.library is not None:
+            lib_X, lib_Y, lib_wl, lib_cols = library_arrays(self.library, self.target_names_,
+                                                            self.wavelengths_, n_feat)
+            ests = library_estimators(lib_X.shape[1], len(lib_X), self.pls_components,
+                                      self.random_state)
+            for name in lib_members:
+                if not lib_cols:
+                    self.skipped_[name] = "the library measures none of the local properties"
+                    continue
+                members[name] = LibraryMember(ests[name], lib_X, lib_Y, lib_wl,
+                                              self.wavelengths_, lib_cols)
+        elif lib_members and not auto:
+            raise ValueError(f"members {lib_members} need a library: pass library=(X, Y).")
+        if "mean" in requested:
+            members["mean"] = MeanMember()
+        return members
+
+    def _fine_tuned(self, view, src_cols, cols, params):
+        from ._members import FineTunedMember
+
+        return FineTunedMember(view, src_cols, cols, params, self.n_seeds, self.random_state)
+
+    def _source_columns(self, t):
+        """Local column -> source output column, for the properties the source predicts."""
+        final = self.source_.steps[-1][1] if isinstance(self.source_, Pipeline) else self.source_
+        names = getattr(final, "target_names_", None)
+        if names is None:
+            return {j: j for j in range(t)}
+        names = [str(s) for s in names]
+        return {j: names.index(n) for j, n in enumerate(self.target_names_) if n in names}
+
+    # -- weighing ----------------------------------------------------------------
+
+    def _choose(self, members, P, Y):
+        names = list(members)
+        n, t = Y.shape
+        W = np.zeros((len(names), t))
+        self._range = {}
+        rows, combined = [], np.full((n, t), np.nan)
+        for j, prop in enumerate(self.target_names_):
+            measured = ~np.isnan(Y[:, j])
+            y = Y[measured, j]
+            lo, hi = float(y.min()), float(y.max())
+            span = max(hi - lo, 1e-9 * max(1.0, abs(hi)), float(np.std(y)))
+            Pj = P[:, measured, j]
+            status, rmse = [], np.full(len(names), np.nan)
+            for i, name in enumerate(names):
+                applies = members[name].columns is None or j in members[name].columns
+                if not applies:
+                    status.append("not applicable")
+                elif np.isnan(Pj[i]).all():
+                    status.append("failed")
+                elif np.isnan(Pj[i]).any():
+                    status.append("failed in some folds")
+                elif not np.isfinite(Pj[i]).all():
+                    status.append("dropped: non-finite predictions")
+                elif (Pj[i] < lo - _combine.SANE_SPANS * span).any() or (
+                        Pj[i] > hi + _combine.SANE_SPANS * span).any():
+                    status.append("dropped: implausible predictions")
+                else:
+                    status.append("ok")
+                if status[-1] == "ok":
+                    rmse[i] = float(np.sqrt(np.mean((Pj[i] - y) ** 2)))
+                if status[-1].startswith("dropped"):
+                    warnings.warn(
+                        f"Candidate {name!r} is left out for {prop!r}: its out-of-fold "
+                        f"predictions are {status[-1].split(': ')[1]} (local {prop} spans "
+                        f"{lo:g} to {hi:g} on {measured.sum()} rows).", UserWarning,
+                        stacklevel=3)
+            ok = ~np.isnan(rmse)
+            if not ok.any():
+                raise ValueError(
+                    f"No candidate could predict {prop!r} on the local rows: include 'mean' "
+                    "in members, or measure it on more samples.")
+            best = np.nanmin(rmse)
+            eligible = ok & (rmse <= _combine.EXCLUDE_RATIO * best)
+            for i in np.flatnonzero(ok & ~eligible):
+                status[i] = f"no weight: > {_combine.EXCLUDE_RATIO:g}x best"
+            w, label, r = _combine.option_grid(np.nan_to_num(Pj), y, eligible, names,
+                                               int(measured.sum()), self.margin)
+            W[:, j] = w
+            combined[:, j] = np.where(np.isnan(P[:, :, j]), 0.0, P[:, :, j]).T @ w
+            for i, name in enumerate(names):
+                rows.append(dict(property=prop, candidate=name, oof_rmse=rmse[i],
+                                 weight=w[i], n_rows=int(measured.sum()), status=status[i]))
+            ref = {k: rmse[names.index(k)] if k in names else np.nan
+                   for k in ("source", "plsr")}
+            rows.append(dict(property=prop, candidate="localised", oof_rmse=r, weight=1.0,
+                             n_rows=int(measured.sum()), status="ok", option=label,
+                             vs_source_pct=100.0 * (r / ref["source"] - 1.0),
+                             vs_plsr_pct=100.0 * (r / ref["plsr"] - 1.0)))
+            self._range[j] = (lo - _combine.SANE_SPANS * span, hi + _combine.SANE_SPANS * span)
+        self.weights_ = pd.DataFrame(W, index=names, columns=self.target_names_)
+        self.localisation_report_ = pd.DataFrame(rows, columns=[
+            "property", "candidate", "oof_rmse", "weight", "n_rows", "status", "option",
+            "vs_source_pct", "vs_plsr_pct"])
+        self._oof_combined = combined
+
+    def _halfwidth(self, coverage):
+        return np.array([_combine.conformal_quantile(r, 1.0 - coverage)
+                         for r in self._residuals])
+
+    # -- prediction --------------------------------------------------------------
+
+    def _predict_2d(self, X):
+        check_is_fitted(self, "members_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        out = np.zeros((X.shape[0], len(self.target_names_)))
+        for name, model in self.members_.items():
+            w = self.weights_.loc[name].to_numpy()
+            if not (w > 0).any():
+                continue
+            P = np.asarray(model.predict(X), dtype=np.float64)
+            lo, hi = (np.array([self._range[j][k] for j in range(P.shape[1])]) for k in (0, 1))
+            out += np.where(w > 0, np.clip(np.nan_to_num(P), lo, hi), 0.0) * w
+        return out
+
+    def predict(self, X):
+        """Predict the local soil properties.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_wavelengths)
+            Spectra with the columns seen in ``fit``.
+
+        Returns
+        -------
+        Y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        out = self._predict_2d(X)
+        return out[:, 0] if self._y_is_1d else out
+
+    def predict_interval(self, X, coverage=None):
+        """Split-conformal prediction intervals from the out-of-fold residuals.
+
+        For each property, the half-width is the ``ceil((n+1) coverage)``-th
+        smallest absolute out-of-fold residual of the combined prediction over
+        its ``n`` measured local rows (infinite when ``n`` is too small for the
+        coverage asked). The residuals come from fold models that did not see
+        the rows, as the predictions of new spectra do; the weights were
+        chosen on the same residuals, which makes the intervals slightly
+        narrow at very small n.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_wavelengths)
+        coverage : float in (0, 1) or None, default=None
+            None: the ``coverage`` set at construction.
+
+        Returns
+        -------
+        lower, upper : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self, "members_")
+        half = self.interval_halfwidth_
+        if coverage is not None:
+            if not 0 < coverage < 1:
+                raise ValueError(f"coverage must lie in (0, 1), got {coverage!r}.")
+            half = self._halfwidth(coverage)
+        pred = self._predict_2d(X)
+        lower, upper = pred - half, pred + half
+        if self._y_is_1d:
+            return lower[:, 0], upper[:, 0]
+        return lower, upper
