@@ -403,6 +403,57 @@ def test_folds_split_uses_the_library_folds():
     assert len(preds) == 2 * 30
 
 
+def test_cache_global_fits_each_global_model_once_per_global_library():
+    lib = _toy_library()
+    models = {"glob": ModelSpec(RecordingRegressor(), "global", missing_targets="native"),
+              "tr": ModelSpec(RecordingRegressor(), "transfer", source="glob",
+                              missing_targets="native")}
+    exp = LocalisationExperiment(models=models, target_domains=["d1"], n_repeats=1,
+                                 cache_global=True, verbose=0)
+    FITS.clear()
+    first = exp.run(lib)
+    # Another run with other local rows but the same global library (a size
+    # curve): the global model is reused, not refitted.
+    second = exp.set_params(min_domain_size=10).run(lib.subset(np.r_[0:45, 60:90]))
+    global_fits = [f for f in FITS if f["source"] is None]
+    assert len(global_fits) == 1
+    assert len({id(f["source"]) for f in FITS if f["source"] is not None}) == 1
+    assert len(exp.global_models_) == 1
+    assert len(second.predictions) < len(first.predictions)
+    # A different global library (fewer d0 rows) is a new key: fitted again.
+    exp.run(lib.subset(np.r_[5:90]))
+    assert len([f for f in FITS if f["source"] is None]) == 2
+    assert len(exp.global_models_) == 2
+    # Without the option nothing is kept.
+    plain = LocalisationExperiment(models=models, target_domains=["d1"], n_repeats=1, verbose=0)
+    plain.run(lib)
+    assert not hasattr(plain, "global_models_")
+
+
+def test_cache_global_with_parallel_domains():
+    models = {"glob": ModelSpec(Ridge(), "global")}
+    exp = LocalisationExperiment(models=models, n_repeats=1, n_jobs=2, cache_global=True,
+                                 verbose=0)
+    first = exp.run(_toy_library())
+    assert sorted(k[1] for k in exp.global_models_) == ["d0", "d1", "d2"]
+    again = exp.run(_toy_library())
+    pd.testing.assert_frame_equal(first.scores_pooled, again.scores_pooled)
+
+
+def test_one_fold_id_is_a_held_out_test_set():
+    lib = _toy_library()
+    folds = np.full(lib.n_samples, np.nan)
+    folds[:5] = 1  # five test rows of d0; every other row only trains
+    lib.folds = folds
+    res = LocalisationExperiment(models={"r": Ridge()}, target_domains=["d0"], split="folds",
+                                 verbose=0).run(lib)
+    assert res.predictions["sample_id"].nunique() == 5
+    lib.folds = np.where(lib.groups == "d0", 1.0, np.nan)  # the whole domain is the test
+    with pytest.raises(ValueError, match="needs at least 2 fold ids, or 1 and rows without"):
+        LocalisationExperiment(models={"r": Ridge()}, target_domains=["d0"], split="folds",
+                               verbose=0).run(lib)
+
+
 def test_random_splits_do_not_depend_on_n_jobs_or_other_domains():
     lib = _toy_library()
     one = LocalisationExperiment(models={"r": Ridge()}, n_repeats=2, verbose=0).run(lib)

@@ -20,7 +20,7 @@ from ._spec import (
 __all__ = ["run_domain"]
 
 
-def run_domain(library, domain, specs, tests, verbose, tag=""):
+def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=None):
     """Fit and test every model on one target domain.
 
     Parameters
@@ -35,11 +35,16 @@ def run_domain(library, domain, specs, tests, verbose, tag=""):
     verbose : int
     tag : str
         Prefix of the progress lines (``"[2/5]"``).
+    fitted_global : dict of str -> estimator, default=None
+        Global models already fitted on this domain's global library (the
+        experiment's cache): used instead of fitting them again.
 
     Returns
     -------
-    part : dict of DataFrame
-        ``predictions``, ``learning_curves`` and ``transfer_reports``.
+    part : dict
+        ``predictions``, ``learning_curves`` and ``transfer_reports``
+        (DataFrames) and ``global_models`` (name -> fitted global model,
+        when ``fitted_global`` was given).
     """
     t0 = time.perf_counter()
     is_local = np.asarray(library.groups == domain)
@@ -63,14 +68,16 @@ def run_domain(library, domain, specs, tests, verbose, tag=""):
         out["learning_curves"] += _learning_curves(est, meta, library.target_names)
         out["transfer_reports"] += _transfer_reports(est, meta, library.target_names)
 
-    fitted_global = {}
+    keep_global = fitted_global is not None
+    fitted_global = dict(fitted_global or {})
     for name, spec in specs.items():
         if spec.training == "global":
-            est = _prepare(spec, verbose)
-            # Domain labels too, for the models that request them
-            # (per-domain standardisation, grouped inner CV).
-            fitted_global[name] = _fit(est, global_.X, Yg, name, domain,
-                                       groups=np.asarray(global_.groups))
+            if name not in fitted_global:
+                est = _prepare(spec, verbose)
+                # Domain labels too, for the models that request them
+                # (per-domain standardisation, grouped inner CV).
+                fitted_global[name] = _fit(est, global_.X, Yg, name, domain,
+                                           groups=np.asarray(global_.groups))
             record(name, fitted_global[name], pd.NA, None, None)
 
     for repeat, test in enumerate(tests):
@@ -99,6 +106,7 @@ def run_domain(library, domain, specs, tests, verbose, tag=""):
         "predictions": pd.concat(out["predictions"], ignore_index=True),
         "learning_curves": pd.DataFrame(out["learning_curves"]),
         "transfer_reports": pd.DataFrame(out["transfer_reports"]),
+        "global_models": fitted_global if keep_global else {},
     }
 
 

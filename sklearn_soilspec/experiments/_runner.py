@@ -4,6 +4,7 @@ import sys
 import time
 from numbers import Integral, Real
 
+import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
@@ -59,7 +60,8 @@ class LocalisationExperiment(BaseEstimator):
         ``split="folds"`` every fold is the test set once and this is ignored.
     split : {"random", "folds"}, default="random"
         ``"folds"`` uses the library's ``folds`` (e.g. LimeSoDa's fold ids)
-        as outer test folds.
+        as outer test folds; rows whose fold id is NaN only train, so a
+        single fold id marks one held-out test set.
     min_domain_size : int, default=20
         Smallest domain used as a target domain when ``target_domains`` is
         None (and the smallest allowed in it).
@@ -73,6 +75,22 @@ class LocalisationExperiment(BaseEstimator):
         0: silent; 1: one line per domain; 2: also the per-epoch output of
         every model that has a ``verbose`` parameter (skorch). The experiment
         sets every parameter named ``verbose`` of its models accordingly.
+    cache_global : bool, default=False
+        Keep every fitted ``"global"`` model in ``global_models_`` and reuse
+        it in later calls of :meth:`run` whose global library for that
+        domain holds the same samples (by ``sample_ids``). A study that runs
+        one domain at a time with its own test rows, such as a local-data-size
+        curve (every size and fold a run of its own), then trains each global
+        model once per domain. The cache trusts that a model name stands for
+        the same estimator in every run; ``global_models_.clear()`` empties it.
+        With ``n_jobs``, the fitted models travel back from the workers.
+
+    Attributes
+    ----------
+    global_models_ : dict
+        Only with ``cache_global=True``: fitted global models keyed by
+        ``(model name, domain, number of global samples, fingerprint of
+        their sample ids)``.
 
     See Also
     --------
@@ -134,6 +152,7 @@ class LocalisationExperiment(BaseEstimator):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "cache_global": ["boolean"],
     }
 
     def __init__(
@@ -148,6 +167,7 @@ class LocalisationExperiment(BaseEstimator):
         n_jobs=None,
         random_state=0,
         verbose=1,
+        cache_global=False,
     ):
         self.models = models
         self.target_domains = target_domains
@@ -159,6 +179,7 @@ class LocalisationExperiment(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.cache_global = cache_global
 
     def run(self, library):
         """Run the experiment on a multi-domain library.
@@ -187,13 +208,25 @@ class LocalisationExperiment(BaseEstimator):
                 f"{len(splits[domains[0]])} repeat(s).",
                 file=sys.stdout, flush=True,
             )
+        cached, keys = {}, {}
+        if self.cache_global:
+            if not hasattr(self, "global_models_"):
+                self.global_models_ = {}
+            for d in domains:
+                keys[d] = _global_key(library, d)
+                cached[d] = {name: self.global_models_[(name, *keys[d])] for name in specs
+                             if (name, *keys[d]) in self.global_models_}
         parts = Parallel(n_jobs=self.n_jobs)(
             delayed(run_domain)(
                 library, domain, specs, splits[domain], int(self.verbose),
-                f"[{i + 1}/{len(domains)}]",
+                f"[{i + 1}/{len(domains)}]", fitted_global=cached.get(domain),
             )
             for i, domain in enumerate(domains)
         )
+        if self.cache_global:
+            for domain, part in zip(domains, parts):
+                for name, est in part["global_models"].items():
+                    self.global_models_[(name, *keys[domain])] = est
         if self.verbose:
             print(f"Done in {time.perf_counter() - t0:.1f} s.", flush=True)
         return ExperimentResult.from_parts(
@@ -289,11 +322,16 @@ class LocalisationExperiment(BaseEstimator):
             if self.split == "folds":
                 folds = np.asarray(library.folds)[rows]
                 ids = pd.unique(folds[pd.notna(folds)])
-                if ids.size < 2:
-                    raise ValueError(
-                        f"Domain {d!r} has {ids.size} fold id(s); split='folds' needs at least 2."
-                    )
                 tests = [np.flatnonzero(folds == f) for f in sorted(ids)]
+                # Rows without a fold id only train, so one fold id is a
+                # held-out test set; a test set needs training rows beside it.
+                if not tests or any(t.size == rows.size for t in tests):
+                    raise ValueError(
+                        f"Domain {d!r} has {ids.size} fold id(s) and "
+                        f"{int(pd.isna(folds).sum())} row(s) without one; split='folds' "
+                        "needs at least 2 fold ids, or 1 and rows without a fold id "
+                        "(which only train)."
+                    )
             else:
                 if isinstance(self.test_size, Integral) and self.test_size >= rows.size:
                     raise ValueError(
@@ -308,3 +346,9 @@ class LocalisationExperiment(BaseEstimator):
                 tests = [test for _, test in ss.split(rows)]
             splits[d] = tests
         return splits
+
+
+def _global_key(library, domain):
+    """(n, fingerprint) of the sample ids of ``domain``'s global library."""
+    ids = np.asarray(library.sample_ids)[np.asarray(library.groups != domain)]
+    return domain, int(ids.size), joblib.hash(ids.astype(str))
