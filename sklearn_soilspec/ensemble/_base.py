@@ -213,7 +213,8 @@ def cross_fit(estimators, X, y, cv, *, groups=None, random_state=None, fit_param
     fold_models = {name: [] for name in names}
     failures = {name: [] for name in names}
     for k, (train, test) in enumerate(splits):
-        X_tr, y_tr, X_te = _safe_indexing(X, train), _safe_indexing(y, train), _safe_indexing(X, test)
+        X_tr, y_tr = _safe_indexing(X, train), _safe_indexing(y, train)
+        X_te = _safe_indexing(X, test)
         for i, (name, est) in enumerate(estimators):
             params = _check_method_params(X, fit_params.get(name, {}), indices=train)
             try:
@@ -330,10 +331,12 @@ class _BaseMemberEnsemble(MissingTargetsMixin, RegressorMixin, _BaseComposition)
     def _check_X(self, X, reset):
         # Checked for clear errors (sparse, wrong shapes, feature names) but
         # handed on as given: a Pipeline member may need a DataFrame's
-        # wavelength column names. Numeric: an object array that is no
-        # spectrum fails here, clearly, not in every member's every fold.
+        # wavelength column names. Numeric and finite (NaN only where every
+        # member takes it): bad input fails here, clearly, not as a failed
+        # fit of every member in every fold.
+        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
         Xv = validate_data(self, X, reset=reset, dtype="numeric", allow_nd=True,
-                           ensure_all_finite=False)
+                           ensure_all_finite="allow-nan" if allow_nan else True)
         return X if hasattr(X, "iloc") else Xv
 
     def _check_y(self, y, X):
