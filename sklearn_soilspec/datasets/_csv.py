@@ -260,6 +260,12 @@ def load_spectral_csv(
             f"wavenumbers with unit='cm-1'), or pass spectral_columns=."
         )
     axis = np.array([_axis_value(c) for c in spec])
+    values, counts = np.unique(axis, return_counts=True)
+    if (counts > 1).any():
+        twice = values[counts > 1][0]
+        raise ValueError(
+            f"Columns {[c for c, w in zip(spec, axis) if w == twice]} of {name!r} name the "
+            f"same wavelength {twice:g}; keep one of them.")
     X = spectral_block(df, spec, name, finite=True)
     rest = [c for c in cols if c not in spec and c not in (group_column, id_column)]
     if target_columns is None:
