@@ -406,3 +406,27 @@ def test_pickle_round_trip(rng):
         again = pickle.loads(pickle.dumps(est))
         np.testing.assert_array_equal(again.predict(X), est.predict(X))
         assert clone(est).get_params().keys() == est.get_params().keys()
+
+
+def test_selector_guards_against_negative_transfer_per_property(rng):
+    """Local vs transfer vs the source as it is: the transfer guard as a selector."""
+    torch = pytest.importorskip("torch")
+    from sklearn_soilspec.neural import SpectralCNNRegressor
+
+    torch.set_num_threads(1)
+    tiny = dict(module_params={"channels": (4,), "shared_units": (8,), "head_units": 8},
+                random_state=0)
+    X = rng.normal(size=(60, 16))
+    Y = pd.DataFrame({"OC": X[:, :4].sum(1), "clay": X[:, 4:8].sum(1)})
+    source = SpectralCNNRegressor(max_epochs=2, **tiny).fit(X, Y)
+    Y.loc[::3, "clay"] = np.nan
+    transfer = SpectralCNNRegressor(warm_start_from=source, max_epochs=2, **tiny)
+    sel = SelectorRegressor([("local", PLS), ("transfer", transfer),
+                             ("source", clone(transfer).set_params(max_epochs=0))],
+                            cv=0.3).fit(X, Y)
+    assert set(sel.selected_) == {"OC", "clay"}
+    assert sel.validation_rmse_.shape == (3, 2) and np.isfinite(sel.validation_rmse_).all()
+    for prop, report in sel.selection_report_.items():
+        best = min(report["rmse"], key=report["rmse"].get)
+        assert report["selected"] == sel.selected_[prop] == best
+    assert np.isfinite(sel.predict(X)).all()

@@ -69,6 +69,12 @@ class SelectorRegressor(_BaseNamedEnsemble):
 
     Notes
     -----
+    As a guard against negative transfer, list the local model, the
+    warm-started network and the source as it is (the same network with
+    ``max_epochs=0``): each property keeps transfer only where its
+    out-of-fold RMSE says it helps, instead of one choice by the mean over
+    all properties on a single split.
+
     A property with fewer than 2 compared rows (tiny data, a held-out share
     without measurements) gets the first member that fitted, with a
     warning. Failed fold fits warn (:class:`~sklearn.exceptions.FitFailedWarning`);
