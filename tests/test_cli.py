@@ -123,9 +123,13 @@ def test_every_command_has_help(command, capsys):
         (["fine-tune", "{model}"], "the following arguments are required: csv"),
     ],
 )
-def test_bad_arguments_give_one_line_and_exit_2(argv, message, files, tmp_path, capsys):
+def test_bad_arguments_give_one_line_and_exit_2(argv, message, files, tmp_path, monkeypatch,
+                                                capsys):
     if "{model}" in argv and not files["model"].exists():
         pytest.skip("needs the model of test_train_global_fine_tune_predict")
+    # Default outputs (soilspec-report, predictions.csv) land in a fresh folder:
+    # an earlier run's files in the working directory must not change the error.
+    monkeypatch.chdir(tmp_path)
     names = {k: str(v) for k, v in files.items() if k != "X_ssp"}
     argv = [a.format(tmp=tmp_path, **names) for a in argv]
     code, io = _run(argv, capsys)
