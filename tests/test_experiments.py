@@ -285,13 +285,14 @@ def test_global_pls_cv_in_a_pipeline_gets_the_domains():
     # Two domains: the global library of each is a single domain, so a grouped
     # inner CV (groups routed through the Pipeline) falls back to KFold and
     # says so; a step that declines the groups never sees them.
+    two_domains = lib.subset(lib.groups != "d2")
     with pytest.warns(UserWarning, match="one group"):
         LocalisationExperiment(models={"g": ModelSpec(pls, "global")}, n_repeats=1,
-                               target_domains=["d0"], verbose=0).run(lib.subset(lib.groups != "d2"))
+                               target_domains=["d0"], verbose=0).run(two_domains)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LocalisationExperiment(models={"g": ModelSpec(shuffled, "global")}, n_repeats=1,
-                               target_domains=["d0"], verbose=0).run(lib.subset(lib.groups != "d2"))
+                               target_domains=["d0"], verbose=0).run(two_domains)
 
 
 def test_per_target_wrapper_routes_groups():
@@ -482,6 +483,22 @@ def test_default_models_are_the_study_set():
     assert default_models(max_epochs=7)["cnn_local"].estimator.get_params()["cnn__max_epochs"] == 7
     with pytest.raises(ValueError, match="Unknown models \\['svm'\\]"):
         default_models(names=["svm"])
+
+
+def test_default_models_build_only_the_recipes_asked_for(monkeypatch):
+    from sklearn_soilspec.experiments import _models
+
+    built = []
+    for name in _models.MODEL_NAMES + _models.RECIPE_NAMES:
+        original = _models._RECIPES[name]
+        monkeypatch.setitem(_models._RECIPES, name,
+                            lambda s, _n=name, _f=original: built.append(_n) or _f(s))
+    models = default_models(fast=True, names=["blend_ensemble_plsr", "plsr_local"])
+    assert list(models) == ["plsr_local", "cnn_global_domain", "blend_ensemble_plsr"]
+    assert sorted(built) == sorted(models)
+    built.clear()
+    assert list(default_models()) == list(_models.MODEL_NAMES)
+    assert sorted(built) == sorted(_models.MODEL_NAMES)
 
 
 def test_default_models_run_on_real_data(limesoda):

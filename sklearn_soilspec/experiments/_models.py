@@ -1,4 +1,12 @@
-"""The default model set of the localisation experiment."""
+"""The default model set of the localisation experiment: recipe names -> constructors.
+
+Every recipe is a small function of the shared settings (fast or full size,
+seed, device, epochs, ensemble size) that builds one :class:`ModelSpec` from
+public estimators, so :func:`default_models` builds only the recipes asked
+for.
+"""
+
+from dataclasses import dataclass
 
 from sklearn.pipeline import Pipeline
 
@@ -10,7 +18,7 @@ MODEL_NAMES = (
     "plsr_local", "plsr_global", "plsr_spiked", "mbl",
     "cnn_local", "cnn_global", "cnn_transfer",
 )
-# Localisation recipes beyond the study's (issue 9), chosen by
+# Localisation recipes beyond the study's, chosen by
 # benchmarks/accuracy_limesoda.py.
 RECIPE_NAMES = (
     "plsr_tuned", "cnn_global_domain", "cnn_transfer_domain", "cnn_transfer_ensemble",
@@ -18,6 +26,8 @@ RECIPE_NAMES = (
     "blend_crossfit_plsr_cv", "gpr_local", "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv",
     "gpr_local_d2", "blend_ensemble_gpr_d1d2_plsr",
 )
+# How the CNN is told to standardise inputs and targets within each domain.
+_PER_DOMAIN = {"standardize": "per_domain"}
 
 
 def default_models(fast=False, random_state=0, device="cpu", names=None, max_epochs=None,
@@ -54,10 +64,11 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
     ``plsr_tuned``
         Local PLSR whose preprocessing (SG first derivative or SNV) is chosen
         per property by 5-fold inner CV
-        (:class:`~sklearn_soilspec.blend.BlendRegressor`, ``weights="best"``).
+        (:class:`~sklearn_soilspec.ensemble.BlendRegressor`, ``weights="best"``).
     ``cnn_global_domain``
         ``cnn_global`` with inputs and targets standardised within each
-        domain (``domain_standardize=True``; needs the domains as ``groups``).
+        domain (``standardize="per_domain"``; the network requests the domains
+        as ``groups``).
     ``cnn_transfer_domain``
         Transfer from ``cnn_global_domain``, standardised with the local
         statistics, convolution blocks frozen.
@@ -66,7 +77,7 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         (:class:`~sklearn_soilspec.ensemble.SeedEnsembleRegressor`).
     ``blend_transfer_plsr``
         0.5 ``cnn_transfer_domain`` + 0.5 ``plsr_tuned``, one estimator
-        (:class:`~sklearn_soilspec.blend.BlendRegressor`): the CNN member is
+        (:class:`~sklearn_soilspec.ensemble.BlendRegressor`): the CNN member is
         warm-started, the PLSR member is local.
     ``blend_transfer_plsr_cv``
         The same two members with weights chosen per property by 3-fold
@@ -119,8 +130,9 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
     device : str, default="cpu"
         Torch device of the CNNs, e.g. ``"cuda"``.
     names : list of str, default=None
-        Subset of the models to return (a transfer model brings its source
-        along). None: all of them.
+        Subset of the models to build and return (a transfer model brings its
+        source along), in the order of ``MODEL_NAMES + RECIPE_NAMES``. None:
+        the study set (and the recipes with ``recipes=True``).
     max_epochs : int, default=None
         Override the CNNs' maximum number of epochs (quick trials).
     recipes : bool, default=False
@@ -142,132 +154,204 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
     'cnn_global'
     >>> list(default_models(names=["cnn_transfer"]))
     ['cnn_global', 'cnn_transfer']
+    >>> list(default_models(names=["mbl", "plsr_local"]))  # only these are built
+    ['plsr_local', 'mbl']
     """
-    from ..baselines import (
-        MemoryBasedRegressor,
-        PCAGaussianProcessRegressor,
-        PLSRegressionCV,
-        SpikedRegressor,
-    )
-    from ..blend import BlendRegressor
-    from ..ensemble import SeedEnsembleRegressor
+    if names is None:
+        names = MODEL_NAMES + (RECIPE_NAMES if recipes else ())
+    unknown = [n for n in names if n not in _RECIPES]
+    if unknown:
+        raise ValueError(
+            f"Unknown models {unknown}; the default set has {list(MODEL_NAMES)} and the "
+            f"recipes {list(RECIPE_NAMES)}."
+        )
+    settings = _Settings(fast=fast, random_state=random_state, device=device,
+                         max_epochs=max_epochs, n_ensemble=n_ensemble)
+    built = {n: _RECIPES[n](settings) for n in dict.fromkeys(names)}
+    for spec in list(built.values()):
+        if spec.source is not None and spec.source not in built:
+            built[spec.source] = _RECIPES[spec.source](settings)
+    return {n: built[n] for n in _RECIPES if n in built}
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every recipe shares (the arguments of :func:`default_models`)."""
+
+    fast: bool
+    random_state: object
+    device: str
+    max_epochs: object
+    n_ensemble: int
+
+
+# -- parts -----------------------------------------------------------------------------
+def _derivative():
+    from ..preprocessing import SavitzkyGolay
+
+    return SavitzkyGolay(window_length=11, polyorder=2, deriv=1)
+
+
+def _pls(s):
+    from ..baselines import PLSRegressionCV
+
+    return PLSRegressionCV(max_components=10 if s.fast else 20, cv=5,
+                           random_state=s.random_state)
+
+
+def _sg_pls(s):
+    return Pipeline([("sg", _derivative()), ("pls", _pls(s))])
+
+
+def _cnn(s, **extra):
     from ..neural import SpectralCNNRegressor
-    from ..preprocessing import SNV, SavitzkyGolay
-
-    if names is not None:
-        unknown = [n for n in names if n not in MODEL_NAMES + RECIPE_NAMES]
-        if unknown:
-            raise ValueError(
-                f"Unknown models {unknown}; the default set has {list(MODEL_NAMES)} and the "
-                f"recipes {list(RECIPE_NAMES)}."
-            )
-
-    def derivative():
-        return SavitzkyGolay(window_length=11, polyorder=2, deriv=1)
-
-    def pls():
-        return PLSRegressionCV(max_components=10 if fast else 20, cv=5, random_state=random_state)
 
     # Chosen on LimeSoDa vis-NIR (benchmarks/accuracy_limesoda.py, odd folds of
     # four sites): SG-derivative input instead of SNV took the local CNN from
     # +22 % to +9 % RMSE vs local PLSR, and 150 epochs / patience 30 / lr 3e-3
     # to +3 %; 60 epochs with patience 10 stopped on the noise of ~10
     # validation spectra.
-    if fast:
-        cnn_size = dict(max_epochs=150, patience=30, lr=3e-3,
-                        module_params={"channels": (8, 16, 32), "shared_units": (64,),
-                                       "head_units": 32})
+    if s.fast:
+        size = dict(max_epochs=150, patience=30, lr=3e-3,
+                    module_params={"channels": (8, 16, 32), "shared_units": (64,),
+                                   "head_units": 32})
     else:
-        cnn_size = dict(max_epochs=200, patience=30, lr=1e-3)
-    if max_epochs is not None:
-        cnn_size["max_epochs"] = max_epochs
+        size = dict(max_epochs=200, patience=30, lr=1e-3)
+    if s.max_epochs is not None:
+        size["max_epochs"] = s.max_epochs
+    net = SpectralCNNRegressor(architecture="conv1d", batch_size=32, validation_fraction=0.1,
+                               random_state=s.random_state, device=s.device, **size, **extra)
+    return Pipeline([("sg", _derivative()), ("cnn", net)])
 
-    def cnn(**extra):
-        net = SpectralCNNRegressor(architecture="conv1d", batch_size=32,
-                                   validation_fraction=0.1, random_state=random_state,
-                                   device=device, **cnn_size, **extra)
-        return Pipeline([("sg", derivative()), ("cnn", net)])
 
-    mbl = MemoryBasedRegressor(n_neighbors=50 if fast else 100,
-                               pls_components=(3, 10) if fast else (3, 15), spike=True)
-    models = {
-        "plsr_local": ModelSpec(Pipeline([("sg", derivative()), ("pls", pls())]), "local"),
-        "plsr_global": ModelSpec(Pipeline([("sg", derivative()), ("pls", pls())]), "global"),
-        "plsr_spiked": ModelSpec(
-            Pipeline([("sg", derivative()), ("spiked", SpikedRegressor(pls(), spike_weight=5.0))]),
-            "spiked",
-        ),
-        "mbl": ModelSpec(Pipeline([("sg", derivative()), ("mbl", mbl)]), "spiked"),
-        "cnn_local": ModelSpec(cnn(), "local"),
-        "cnn_global": ModelSpec(cnn(), "global"),
-        "cnn_transfer": ModelSpec(cnn(freeze_layers="features"), "transfer", source="cnn_global"),
-    }
-    def plsr_tuned():
-        return BlendRegressor([("sg", Pipeline([("sg", derivative()), ("pls", pls())])),
-                               ("snv", Pipeline([("snv", SNV()), ("pls", pls())]))],
-                              weights="best", cv=5, random_state=random_state)
+def _transfer_domain(s):
+    return _cnn(s, freeze_layers="features", **_PER_DOMAIN)
 
-    def gpr(deriv=1):
-        sg = (derivative() if deriv == 1
-              else SavitzkyGolay(window_length=15, polyorder=2, deriv=2))
-        return Pipeline([("sg", sg),
-                         ("gpr", PCAGaussianProcessRegressor(random_state=random_state))])
 
-    transfer_domain = cnn(freeze_layers="features", domain_standardize=True)
-    models.update({
-        "plsr_tuned": ModelSpec(plsr_tuned(), "local"),
-        "cnn_global_domain": ModelSpec(cnn(domain_standardize=True), "global"),
-        "cnn_transfer_domain": ModelSpec(transfer_domain, "transfer",
-                                         source="cnn_global_domain"),
-        "cnn_transfer_ensemble": ModelSpec(
-            SeedEnsembleRegressor(transfer_domain, n_estimators=n_ensemble,
-                                  random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-        "blend_transfer_plsr": ModelSpec(
-            BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
-                           weights=[0.5, 0.5], random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-        "blend_ensemble_plsr": ModelSpec(
-            BlendRegressor([("cnn", SeedEnsembleRegressor(transfer_domain,
-                                                          n_estimators=n_ensemble,
-                                                          random_state=random_state)),
-                            ("pls", plsr_tuned())],
-                           weights=[0.5, 0.5], random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-        "blend_transfer_plsr_cv": ModelSpec(
-            BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
-                           weights="optimal", cv=3, weight_steps=4,
-                           random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-        "blend_crossfit_plsr_cv": ModelSpec(
-            BlendRegressor([("cnn", transfer_domain), ("pls", plsr_tuned())],
-                           weights="optimal", cv=5, weight_steps=4, refit=["pls"],
-                           random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-        "gpr_local": ModelSpec(gpr(), "local"),
-        "blend_ensemble_gpr_plsr": ModelSpec(
-            BlendRegressor([("cnn", SeedEnsembleRegressor(transfer_domain,
-                                                          n_estimators=n_ensemble,
-                                                          random_state=random_state)),
-                            ("gpr", gpr()), ("pls", plsr_tuned())],
-                           random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-        "blend_crossfit_gpr_plsr_cv": ModelSpec(
-            BlendRegressor([("cnn", transfer_domain), ("gpr", gpr()), ("pls", plsr_tuned())],
-                           weights="optimal", cv=5, weight_steps=4, refit=["gpr", "pls"],
-                           random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-        "gpr_local_d2": ModelSpec(gpr(deriv=2), "local"),
-        "blend_ensemble_gpr_d1d2_plsr": ModelSpec(
-            BlendRegressor([("cnn", SeedEnsembleRegressor(transfer_domain,
-                                                          n_estimators=n_ensemble,
-                                                          random_state=random_state)),
-                            ("gpr", gpr()), ("gpr_d2", gpr(deriv=2)), ("pls", plsr_tuned())],
-                           random_state=random_state),
-            "transfer", source="cnn_global_domain"),
-    })
-    if names is None:
-        keep = MODEL_NAMES + (RECIPE_NAMES if recipes else ())
-        return {k: models[k] for k in keep}
-    keep = set(names) | {models[n].source for n in names if models[n].source}
-    return {k: v for k, v in models.items() if k in keep}
+def _seed_ensemble(s):
+    from ..ensemble import SeedEnsembleRegressor
+
+    return SeedEnsembleRegressor(_transfer_domain(s), n_estimators=s.n_ensemble,
+                                 random_state=s.random_state)
+
+
+def _tuned_pls(s):
+    from ..ensemble import BlendRegressor
+    from ..preprocessing import SNV
+
+    snv_pls = Pipeline([("snv", SNV()), ("pls", _pls(s))])
+    return BlendRegressor([("sg", _sg_pls(s)), ("snv", snv_pls)],
+                          weights="best", cv=5, random_state=s.random_state)
+
+
+def _gpr(s, deriv=1):
+    from ..baselines import PCAGaussianProcessRegressor
+    from ..preprocessing import SavitzkyGolay
+
+    sg = _derivative() if deriv == 1 else SavitzkyGolay(window_length=15, polyorder=2, deriv=2)
+    return Pipeline([("sg", sg),
+                     ("gpr", PCAGaussianProcessRegressor(random_state=s.random_state))])
+
+
+def _blend(s, members, source="cnn_global_domain", **options):
+    from ..ensemble import BlendRegressor
+
+    return ModelSpec(BlendRegressor(members, random_state=s.random_state, **options),
+                     "transfer", source=source)
+
+
+# -- the study's models ------------------------------------------------------------------
+def _plsr_local(s):
+    return ModelSpec(_sg_pls(s), "local")
+
+
+def _plsr_global(s):
+    return ModelSpec(_sg_pls(s), "global")
+
+
+def _plsr_spiked(s):
+    from ..baselines import SpikedRegressor
+
+    spiked = SpikedRegressor(_pls(s), spike_weight=5.0)
+    return ModelSpec(Pipeline([("sg", _derivative()), ("spiked", spiked)]), "spiked")
+
+
+def _mbl(s):
+    from ..baselines import MemoryBasedRegressor
+
+    mbl = MemoryBasedRegressor(n_neighbors=50 if s.fast else 100,
+                               pls_components=(3, 10) if s.fast else (3, 15), spike=True)
+    return ModelSpec(Pipeline([("sg", _derivative()), ("mbl", mbl)]), "spiked")
+
+
+def _cnn_local(s):
+    return ModelSpec(_cnn(s), "local")
+
+
+def _cnn_global(s):
+    return ModelSpec(_cnn(s), "global")
+
+
+def _cnn_transfer(s):
+    return ModelSpec(_cnn(s, freeze_layers="features"), "transfer", source="cnn_global")
+
+
+# -- the benchmark's recipes ---------------------------------------------------------------
+def _plsr_tuned(s):
+    return ModelSpec(_tuned_pls(s), "local")
+
+
+def _cnn_global_domain(s):
+    return ModelSpec(_cnn(s, **_PER_DOMAIN), "global")
+
+
+def _cnn_transfer_domain(s):
+    return ModelSpec(_transfer_domain(s), "transfer", source="cnn_global_domain")
+
+
+def _cnn_transfer_ensemble(s):
+    return ModelSpec(_seed_ensemble(s), "transfer", source="cnn_global_domain")
+
+
+def _blend_transfer_plsr(s):
+    return _blend(s, [("cnn", _transfer_domain(s)), ("pls", _tuned_pls(s))], weights=[0.5, 0.5])
+
+
+def _blend_transfer_plsr_cv(s):
+    return _blend(s, [("cnn", _transfer_domain(s)), ("pls", _tuned_pls(s))],
+                  weights="optimal", cv=3, weight_steps=4)
+
+
+def _blend_ensemble_plsr(s):
+    return _blend(s, [("cnn", _seed_ensemble(s)), ("pls", _tuned_pls(s))], weights=[0.5, 0.5])
+
+
+def _blend_crossfit_plsr_cv(s):
+    return _blend(s, [("cnn", _transfer_domain(s)), ("pls", _tuned_pls(s))],
+                  weights="optimal", cv=5, weight_steps=4, refit=["pls"])
+
+
+def _gpr_local(s):
+    return ModelSpec(_gpr(s), "local")
+
+
+def _blend_ensemble_gpr_plsr(s):
+    return _blend(s, [("cnn", _seed_ensemble(s)), ("gpr", _gpr(s)), ("pls", _tuned_pls(s))])
+
+
+def _blend_crossfit_gpr_plsr_cv(s):
+    return _blend(s, [("cnn", _transfer_domain(s)), ("gpr", _gpr(s)), ("pls", _tuned_pls(s))],
+                  weights="optimal", cv=5, weight_steps=4, refit=["gpr", "pls"])
+
+
+def _gpr_local_d2(s):
+    return ModelSpec(_gpr(s, deriv=2), "local")
+
+
+def _blend_ensemble_gpr_d1d2_plsr(s):
+    return _blend(s, [("cnn", _seed_ensemble(s)), ("gpr", _gpr(s)), ("gpr_d2", _gpr(s, deriv=2)),
+                      ("pls", _tuned_pls(s))])
+
+
+# Name -> constructor, in the order default_models returns them.
+_RECIPES = {name: globals()["_" + name] for name in MODEL_NAMES + RECIPE_NAMES}
