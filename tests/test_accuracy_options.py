@@ -40,28 +40,58 @@ def _domains(rng, n_per=40, p=24):
 # -- 1. per-domain standardisation ------------------------------------------------
 def test_domain_standardize_uses_each_domains_statistics(rng):
     X, Y, g = _domains(rng)
-    src = SpectralCNNRegressor(domain_standardize=True, max_epochs=2, **TINY).fit(X, Y, groups=g)
-    assert src.domain_standardized_
+    src = SpectralCNNRegressor(standardize="per_domain", max_epochs=2, **TINY).fit(X, Y, groups=g)
+    assert src.domain_standardized_ and src.standardize_ == "per_domain"
     local = g == "b"
-    loc = SpectralCNNRegressor(warm_start_from=src, domain_standardize=True, max_epochs=0,
+    # The source decides: no setting on the local model is needed.
+    loc = SpectralCNNRegressor(warm_start_from=src, max_epochs=0,
                                **TINY).fit(X[local], Y[local])
     # Localised with the local data's own statistics, not the pooled ones of the source.
     np.testing.assert_allclose(loc.y_mean_, Y[local].mean(0))
     np.testing.assert_allclose(loc.x_mean_, X[local].mean(0))
     assert not np.allclose(src.y_mean_, loc.y_mean_)
-    # Without domains it is ordinary pooled standardisation.
-    plain = SpectralCNNRegressor(domain_standardize=True, max_epochs=0, **TINY).fit(X, Y)
-    assert not plain.domain_standardized_
+    # Without domains, or with one, it is ordinary pooled standardisation.
+    plain = SpectralCNNRegressor(standardize="per_domain", max_epochs=0, **TINY).fit(X, Y)
+    assert not plain.domain_standardized_ and plain.standardize_ == "pooled"
+    one = SpectralCNNRegressor(standardize="per_domain", max_epochs=0, **TINY).fit(
+        X, Y, groups=np.full(len(X), "only"))
+    assert one.standardize_ == "pooled"
+
+
+def test_deprecated_domain_standardize_still_works_and_warns(rng):
+    X, Y, g = _domains(rng)
+    with pytest.warns(FutureWarning, match="domain_standardize is deprecated"):
+        src = SpectralCNNRegressor(domain_standardize=True, max_epochs=0, **TINY).fit(
+            X, Y, groups=g)
+    assert src.standardize_ == "per_domain"
+    with pytest.warns(FutureWarning, match="training_domains=.* is deprecated"):
+        SpectralCNNRegressor(max_epochs=0, **TINY).fit(X, Y, training_domains=g)
+    with pytest.warns(FutureWarning, match="standardize_X is deprecated"):
+        est = SpectralCNNRegressor(standardize_X=False, max_epochs=0, **TINY).fit(X, Y)
+    assert est.x_mean_ is None
+
+
+def test_few_measured_local_rows_cannot_blow_up_a_per_domain_transfer(rng):
+    X, Y, g = _domains(rng)
+    src = SpectralCNNRegressor(standardize="per_domain", max_epochs=0, **TINY).fit(X, Y, groups=g)
+    local = np.flatnonzero(g == "b")[:30]
+    Yl = Y[local].copy()
+    Yl[3:, 1] = np.nan            # the second property measured on three rows only
+    Yl[:3, 1] = [1.0, 1.0 + 1e-6, 1.0]  # and nearly constant there
+    loc = SpectralCNNRegressor(warm_start_from=src, max_epochs=0, **TINY).fit(X[local], Yl)
+    # Its SD is pooled with the source's instead of collapsing to ~1e-6.
+    assert loc.y_scale_[1] > 0.3 * src.y_scale_[1]
+    np.testing.assert_allclose(loc.y_scale_[0], Y[local, 0].std())
 
 
 def test_domain_standardize_removes_domain_offsets_from_training_targets(rng):
     X, Y, g = _domains(rng)
-    est = SpectralCNNRegressor(domain_standardize=True, max_epochs=0, validation_fraction=None,
-                               **TINY).fit(X, Y, training_domains=g)
-    from sklearn_soilspec.neural._regressor import _standardize_per_domain
+    est = SpectralCNNRegressor(standardize="per_domain", max_epochs=0, validation_fraction=None,
+                               **TINY).fit(X, Y, groups=g)
+    from sklearn_soilspec.neural._scaling import standardize_per_domain
 
-    _, Ys = _standardize_per_domain(X, Y, g, est.x_mean_, est.x_scale_, est.y_mean_,
-                                    est.y_scale_)
+    _, Ys = standardize_per_domain(X, Y, g, est.x_mean_, est.x_scale_, est.y_mean_,
+                                   est.y_scale_)
     z = (Ys - est.y_mean_) / est.y_scale_
     for d in "abc":
         np.testing.assert_allclose(z[g == d].mean(0), 0.0, atol=1e-9)
@@ -76,10 +106,10 @@ def test_domain_standardize_beats_plain_transfer_under_site_offsets(rng):
     fit = dict(max_epochs=40, patience=None, validation_fraction=None, lr=3e-3)
     errs = {}
     for ds in (False, True):
-        src = SpectralCNNRegressor(domain_standardize=ds, **fit, **TINY).fit(
-            X[glob], Y[glob], groups=g[glob])
-        loc = SpectralCNNRegressor(warm_start_from=src, domain_standardize=ds,
-                                   freeze_layers="features", **fit, **TINY).fit(X[train], Y[train])
+        src = SpectralCNNRegressor(standardize="per_domain" if ds else "pooled", **fit,
+                                   **TINY).fit(X[glob], Y[glob], groups=g[glob])
+        loc = SpectralCNNRegressor(warm_start_from=src, freeze_layers="features", **fit,
+                                   **TINY).fit(X[train], Y[train])
         errs[ds] = np.sqrt(np.mean((loc.predict(X[test]) - Y[test]) ** 2))
     assert errs[True] < errs[False]
 
@@ -89,7 +119,7 @@ def test_groups_and_training_domains_together_is_an_error(rng):
     with pytest.raises(ValueError, match="groups or as training_domains, not both"):
         SpectralCNNRegressor(max_epochs=0, **TINY).fit(X, Y, groups=g, training_domains=g)
     with pytest.raises(ValueError, match="has 3 labels for 120 samples"):
-        SpectralCNNRegressor(domain_standardize=True, max_epochs=0, **TINY).fit(
+        SpectralCNNRegressor(standardize="per_domain", max_epochs=0, **TINY).fit(
             X, Y, groups=g[:3])
 
 
@@ -334,7 +364,7 @@ def test_blend_of_transfer_cnn_and_local_pls_runs_as_one_transfer_spec(rng):
     X, Y, g = _domains(rng, n_per=30)
     lib = SpectralLibrary(X=X, Y=Y, groups=g, wavelengths=np.arange(400.0, 400.0 + X.shape[1]),
                           target_names=["OC", "clay"])
-    cnn = SpectralCNNRegressor(domain_standardize=True, max_epochs=2, **TINY)
+    cnn = SpectralCNNRegressor(standardize="per_domain", max_epochs=2, **TINY)
     blend = BlendRegressor([("cnn", clone(cnn).set_params(freeze_layers="features")),
                             ("pls", PLSRegressionCV(max_components=3))])
     models = {"g": ModelSpec(cnn, "global"),
@@ -399,13 +429,13 @@ def test_model_file_keeps_domain_standardisation_and_augmentation(rng, tmp_path)
     from sklearn_soilspec.transfer import load_model, save_model
 
     X, Y, g = _domains(rng)
-    src = SpectralCNNRegressor(domain_standardize=True, augment=SpectralAugmenter(offset=0.3),
+    src = SpectralCNNRegressor(standardize="per_domain", augment=SpectralAugmenter(offset=0.3),
                                max_epochs=1, **TINY).fit(X, Y, groups=g)
     loaded = load_model(save_model(src, tmp_path / "m.soilspec"))
-    assert loaded.domain_standardized_
+    assert loaded.domain_standardized_ and loaded.standardize == "per_domain"
     assert loaded.get_params()["augment"]["offset"] == 0.3
     local = g == "b"
-    loc = SpectralCNNRegressor(warm_start_from=tmp_path / "m.soilspec", domain_standardize=True,
+    loc = SpectralCNNRegressor(warm_start_from=tmp_path / "m.soilspec",
                                max_epochs=0, **TINY).fit(X[local], Y[local])
     np.testing.assert_allclose(loc.y_mean_, Y[local].mean(0))
 

@@ -1,5 +1,6 @@
 """Model files keep set_output and drop runtime objects; LimeSoDa grids as ranges."""
 
+import hashlib
 import json
 import warnings
 import zipfile
@@ -36,9 +37,12 @@ def _rewrite_metadata(path, edit):
         meta = json.loads(zf.read("metadata.json"))
         weights = zf.read("weights.pt")
     edit(meta)
+    raw = json.dumps(meta).encode()
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("metadata.json", json.dumps(meta))
+        zf.writestr("metadata.json", raw)
         zf.writestr("weights.pt", weights)
+        # Signed again, so that the edit itself is what loading meets.
+        zf.writestr("checksums.json", json.dumps({"metadata.json": hashlib.sha256(raw).hexdigest()}))
 
 
 @pytest.mark.parametrize("order", ["resample_first", "snv_first"])

@@ -208,7 +208,7 @@ def test_pickle_and_clone(rng):
 
 
 def test_predictions_do_not_depend_on_the_prediction_batch(rng):
-    from sklearn_soilspec.neural._regressor import cache_sized_batch
+    from sklearn_soilspec.neural._net import cache_sized_batch
 
     X, Y = smooth_spectra(rng, n=70)
     model = tiny().fit(X, Y)
@@ -225,7 +225,7 @@ def test_predictions_do_not_depend_on_the_prediction_batch(rng):
 
 
 def test_the_automatic_prediction_batch_leaves_a_training_module_in_training_mode():
-    from sklearn_soilspec.neural._regressor import cache_sized_batch
+    from sklearn_soilspec.neural._net import cache_sized_batch
 
     net = SpectralConv1d(64, ["OC"], **TINY).train()
     assert cache_sized_batch(net, (64,)) == 1024
@@ -312,7 +312,7 @@ def test_error_nan_or_inf_spectra(rng):
 def test_error_target_never_measured(rng):
     X, Y = smooth_spectra(rng, n=40)
     Y[:, 1] = np.nan
-    with pytest.raises(ValueError, match=r"Target\(s\) \['clay'\] have no measured value"):
+    with pytest.raises(ValueError, match=r"Target\(s\) \['clay'\] of y hold no measured value"):
         tiny().fit(X, pd.DataFrame(Y, columns=["OC", "clay"]))
 
 

@@ -1,5 +1,6 @@
 """Warm starts, freezing, model files and the negative-transfer guard."""
 
+import hashlib
 import io
 import json
 import os
@@ -49,7 +50,7 @@ def data():
 @pytest.fixture(scope="module")
 def source(data):
     X, Y = data
-    return cnn(max_epochs=8).fit(X, Y[["OC", "clay"]], training_domains=["EU"] * 100 + ["AU"] * 20)
+    return cnn(max_epochs=8).fit(X, Y[["OC", "clay"]], groups=["EU"] * 100 + ["AU"] * 20)
 
 
 def state(model):
@@ -156,8 +157,10 @@ def test_frozen_layers_and_their_batch_norm_statistics_do_not_move(data, source)
         assert torch.equal(after[k], before[k]), k
     for k in ("shared.2.weight", "heads.clay.0.weight", "heads.clay.2.running_mean"):
         assert not torch.equal(after[k], before[k]), k
-    opt_params = {id(p) for g in model.net_.optimizer_.param_groups for p in g["params"]}
-    assert all(id(p) not in opt_params for p in model.net_.module_.features.parameters())
+    # skorch's Freezer leaves frozen parameters without gradients: Adam never
+    # builds moments for them, so neither they nor weight decay can move them.
+    opt_state = model.net_.optimizer_.state
+    assert all(not opt_state.get(p) for p in model.net_.module_.features.parameters())
 
 
 def test_copied_batch_norm_keeps_source_statistics_unless_adapted(data, source):
@@ -185,7 +188,11 @@ def test_freeze_first_k_blocks_and_unfreeze_later(data, source):
                    lr_features=1e-4, max_epochs=3, patience=None, lr_schedule=None,
                    lr=1e-2).fit(X[:60], Y[:60])
     assert not torch.equal(state(released)["features.0.0.weight"], before["features.0.0.weight"])
-    assert [g["lr"] for g in released.net_.optimizer_.param_groups] == [1e-2, 1e-4]
+    # lr_features is the learning rate of the released blocks' parameter group.
+    features = {id(p) for p in released.net_.module_.features.parameters()}
+    groups = released.net_.optimizer_.param_groups
+    assert sorted((all(id(p) in features for p in g["params"]), g["lr"]) for g in groups) == [
+        (False, 1e-2), (True, 1e-4)]
 
 
 def test_fine_tuning_settings_without_effect_warn(data, source):
@@ -300,16 +307,30 @@ def test_localised_model_joblib_round_trip(data, source):
     np.testing.assert_array_equal(joblib.load(buf).predict(X), local.predict(X))
 
 
-def _rewrite(path, out, metadata=None, weights=None):
+def _rewrite(path, out, metadata=None, weights=None, checksums=True):
+    """A copy with edited parts; ``checksums=True`` re-signs the metadata as an attacker could."""
     with zipfile.ZipFile(path) as zf:
         meta = json.loads(zf.read("metadata.json"))
         w = zf.read("weights.pt")
     meta = metadata(meta) if metadata else meta
     w = weights if weights is not None else w
+    raw = json.dumps(meta).encode()
     with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("metadata.json", json.dumps(meta))
+        zf.writestr("metadata.json", raw)
         zf.writestr("weights.pt", w)
+        if checksums:
+            zf.writestr("checksums.json", json.dumps(
+                {"metadata.json": hashlib.sha256(raw).hexdigest(),
+                 "weights.pt": hashlib.sha256(w).hexdigest()}))
     return out
+
+
+def test_edited_metadata_is_refused(source, tmp_path):
+    good = save_model(source, tmp_path / "good.soilspec")
+    edited = _rewrite(good, tmp_path / "edited.soilspec", checksums=False, metadata=lambda m: {
+        **m, "targets": {**m["targets"], "mean": [0.0] * len(m["targets"]["mean"])}})
+    with pytest.raises(ValueError, match="metadata.json does not match the checksum"):
+        load_model(edited)
 
 
 class _Payload:
@@ -355,7 +376,7 @@ def test_damaged_or_foreign_files_give_clear_errors(source, tmp_path):
         load_model(truncated)
     version = _rewrite(good, tmp_path / "v9.soilspec",
                        metadata=lambda m: {**m, "format_version": 9})
-    with pytest.raises(ValueError, match="format version 9; this version .* reads version 1"):
+    with pytest.raises(ValueError, match="format version 9; this version .* reads versions"):
         load_model(version)
 
     def foreign(m):
@@ -405,7 +426,7 @@ def test_limesoda_transfer_curve_starts_lower_than_local():
     for site in ("CV.98", "SC.93", "UL.120"):
         local, global_ = lib.split_domain(site)
         source = SpectralCNNRegressor(max_epochs=60, patience=10, **common).fit(
-            global_.X, global_.Y, training_domains=global_.groups)
+            global_.X, global_.Y, groups=global_.groups)
         train = local.folds > 2
         curves = {}
         for name, warm in (("transfer", source), ("local", None)):

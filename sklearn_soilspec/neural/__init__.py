@@ -8,7 +8,8 @@ and freeze them by name.
 from ._augment import SpectralAugmenter
 from ._loss import MaskedMultiTaskMSELoss
 from ._modules import SpectralConv1d, SpectrogramConv2d
-from ._regressor import SpectralCNNRegressor, nan_r2_score
+from .._targets import nan_r2_score
+from ._regressor import SpectralCNNRegressor
 
 __all__ = [
     "MaskedMultiTaskMSELoss",

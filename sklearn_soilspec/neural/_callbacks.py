@@ -4,18 +4,9 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._targets import rmse_per_target
+
 __all__ = ["TargetRMSE", "rmse_per_target"]
-
-
-def rmse_per_target(Y_true, Y_pred):
-    """Root mean squared error of each column over its observed (non-NaN) rows."""
-    Y_true = np.asarray(Y_true, dtype=np.float64)
-    Y_pred = np.asarray(Y_pred, dtype=np.float64)
-    err = np.where(np.isnan(Y_true), np.nan, Y_pred - Y_true)
-    with np.errstate(invalid="ignore"):
-        count = (~np.isnan(err)).sum(axis=0)
-        out = np.sqrt(np.nansum(err**2, axis=0) / np.maximum(count, 1))
-    return np.where(count > 0, out, np.nan)
 
 
 class TargetRMSE(Callback):

@@ -59,3 +59,30 @@ class MaskedMultiTaskMSELoss(nn.Module):
             # No observed target in the batch: a zero that still has a graph.
             return (y_pred * 0.0).sum()
         return (per_task * weights).sum() / total
+
+
+def check_task_weights(task_weights, target_names):
+    """One finite, non-negative loss weight per property (dict by name or a sequence)."""
+    import numpy as np
+
+    if task_weights is None:
+        return None
+    if isinstance(task_weights, dict):
+        unknown = sorted(set(task_weights) - set(target_names))
+        if unknown:
+            raise ValueError(
+                f"task_weights names unknown target(s) {unknown}; targets are "
+                f"{list(target_names)}."
+            )
+        w = [float(task_weights.get(n, 1.0)) for n in target_names]
+    else:
+        w = np.asarray(task_weights, dtype=np.float64).ravel().tolist()
+        if len(w) != len(target_names):
+            raise ValueError(
+                f"task_weights has {len(w)} values for {len(target_names)} targets."
+            )
+    if not np.isfinite(w).all():
+        raise ValueError(f"task_weights must be finite numbers, got {w}.")
+    if min(w) < 0 or sum(w) <= 0:
+        raise ValueError("task_weights must be non-negative with a positive sum.")
+    return w

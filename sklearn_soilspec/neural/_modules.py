@@ -216,3 +216,61 @@ def check_image_shape(image_shape):
         )
     return height, width
 
+
+
+ARCHITECTURES = {"conv1d": SpectralConv1d, "spectrogram2d": SpectrogramConv2d}
+
+
+def module_config(architecture, module_params=None):
+    """The network's constructor arguments, defaults filled in, tuples as lists.
+
+    Two networks with equal configurations (and input shape and targets) have
+    state dicts of the same shapes, which is what a warm start needs.
+
+    Raises
+    ------
+    ValueError
+        For an unknown architecture or a ``module_params`` key the network
+        does not take.
+    """
+    import inspect
+
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"Unknown architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}."
+        )
+    cls = ARCHITECTURES[architecture]
+    signature = inspect.signature(cls).parameters
+    accepted = set(signature) - {"n_features", "image_shape", "target_names"}
+    params = dict(module_params or {})
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(
+            f"module_params has unknown key(s) {unknown} for architecture="
+            f"{architecture!r}; accepted: {sorted(accepted)}."
+        )
+    config = {k: p.default for k, p in signature.items() if k in accepted}
+    config.update(params)
+    return {k: _as_lists(v) for k, v in config.items()}
+
+
+def build_module(architecture, input_shape, target_names, config):
+    """A freshly initialised network for ``input_shape`` and ``target_names``."""
+    cls = ARCHITECTURES[architecture]
+    params = {k: tuple(map(_as_tuples, v)) if isinstance(v, list) else v
+              for k, v in config.items()}
+    shape = ({"n_features": int(input_shape[0])} if architecture == "conv1d"
+             else {"image_shape": tuple(input_shape)})
+    return cls(target_names=list(target_names), **shape, **params)
+
+
+def _as_lists(value):
+    if isinstance(value, (tuple, list)):
+        return [_as_lists(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _as_tuples(value):
+    return tuple(map(_as_tuples, value)) if isinstance(value, list) else value

@@ -1,154 +1,34 @@
 """SpectralCNNRegressor: a multi-task CNN that behaves like any scikit-learn regressor."""
 
-import inspect
 import os
-import re
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
-from sklearn.metrics import r2_score
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch import NeuralNetRegressor
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
-from skorch.helper import predefined_split
-from skorch.hf import AccelerateMixin
-from skorch.dataset import unpack_data
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    Dataset,
-    RandomSampler,
-    SequentialSampler,
-)
 
-from ..preprocessing._axis import check_wavelength_grid, resolve_wavelengths
-from ._callbacks import TargetRMSE, rmse_per_target
-from ._data import TensorBatchLoader, TensorRows
-from ._loss import MaskedMultiTaskMSELoss
-from ._modules import SpectralConv1d, SpectrogramConv2d, check_image_shape
+from .._targets import MissingTargetsMixin, check_targets
+from ..transfer import _fine_tune as fine_tune
+from ..transfer._resolve import as_source
+from ..transfer._source import SourceModel
+from ._inputs import SpectraInputMixin, read_wavelengths
+from ._modules import ARCHITECTURES, build_module, module_config
+from ._net import _rng_devices
+from ._predict import _OPTIMIZERS, NetworkMixin
+from ._scaling import STANDARDIZE_OPTIONS, fit_x_scaler, nan_scaler, standardize_per_domain
 
 __all__ = ["SpectralCNNRegressor"]
 
-_ARCHITECTURES = {"conv1d": SpectralConv1d, "spectrogram2d": SpectrogramConv2d}
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-_PLATEAU_DEFAULTS = {"factor": 0.5, "patience": 5}
+# Parameters replaced by `standardize`, kept for one release.
+_DEPRECATED = {"standardize_X": True, "domain_standardize": False, "restandardize_targets": False}
 
 
-class _SoilNet(NeuralNetRegressor):
-    """skorch's regressor, optimising only parameters that are not frozen.
-
-    ``precision="bf16"`` or ``"fp16"`` runs forward passes under
-    ``torch.autocast`` on the net's device (CPU included); fp16 also scales
-    the loss with a ``GradScaler`` so small gradients do not underflow.
-    """
-
-    def __init__(self, *args, precision="32", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.precision = precision
-
-    def get_all_learnable_params(self):
-        # Frozen layers stay out of the optimizer, so weight decay and Adam's
-        # moments can never move them; unfreezing adds them as a new group.
-        for name, param in super().get_all_learnable_params():
-            if param.requires_grad:
-                yield name, param
-
-    def infer(self, x, **fit_params):
-        if self.precision == "32":
-            return super().infer(x, **fit_params)
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        with torch.autocast(torch.device(self.device).type, dtype=dtype):
-            out = super().infer(x, **fit_params)
-        # Loss, metrics and predictions in float32: numpy has no bfloat16 and
-        # a half-precision loss rounds away the differences early stopping sees.
-        return out.float()
-
-    def train_step_single(self, batch, **fit_params):
-        if self.precision != "fp16":
-            return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        self._grad_scaler().scale(loss).backward()
-        return {"loss": loss, "y_pred": y_pred}
-
-    def _step_optimizer(self, step_fn):
-        if self.precision != "fp16":
-            return super()._step_optimizer(step_fn)
-        # GradScaler.step cannot take the training step as a closure.
-        step_fn()
-        scaler = self._grad_scaler()
-        for name in self._optimizers:
-            scaler.step(getattr(self, name + "_"))
-        scaler.update()
-
-    def _grad_scaler(self):
-        if getattr(self, "grad_scaler_", None) is None:
-            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
-        return self.grad_scaler_
-
-
-class _AcceleratedSoilNet(AccelerateMixin, _SoilNet):
-    """``_SoilNet`` trained through Hugging Face Accelerate (skorch's mixin)."""
-
-    def _initialize_accelerator(self):
-        # DistributedDataParallel refuses a module without parameters, and the
-        # masked loss has none: only the network and optimizer are prepared.
-        criteria, self._criteria = self._criteria, []
-        try:
-            return super()._initialize_accelerator()
-        finally:
-            self._criteria = criteria
-
-
-def _silent(*args, **kwargs):
-    # AccelerateMixin prints the epoch table through the accelerator whatever
-    # the net's verbosity; this sink honours verbose=0.
-    pass
-
-
-class _WholeBatches(Dataset):
-    """A :class:`TensorRows` whose batches are gathered by one index op."""
-
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-    def __getitems__(self, indices):
-        return self.rows[indices]
-
-
-def _as_batch(batch):
-    return batch
-
-
-def _accelerate_loader(dataset, batch_size=32, shuffle=False, drop_last=False):
-    """A ``DataLoader`` over whole batches of a :class:`TensorRows`.
-
-    Accelerate shards only ``DataLoader`` objects over processes; fetching a
-    batch at once keeps the speed of ``TensorBatchLoader``, where torch's
-    default would index and collate sample by sample.
-    """
-    if isinstance(dataset, TensorRows):
-        dataset, collate = _WholeBatches(dataset), _as_batch
-    else:
-        collate = None
-    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-    return DataLoader(dataset, batch_sampler=BatchSampler(order, batch_size, drop_last),
-                      collate_fn=collate)
-
-
-class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
+class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin, RegressorMixin,
+                           BaseEstimator):
     """Multi-task convolutional network for soil properties from spectra.
 
     One network predicts several soil properties at once: convolution blocks
@@ -210,10 +90,21 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
     lr_schedule : "plateau", dict or None, default="plateau"
         ``ReduceLROnPlateau`` on the monitored loss (halving after 5 flat
         epochs); a dict gives its arguments; None keeps ``lr`` constant.
-    standardize_X : bool, default=True
-        Centre and scale every input column with statistics learnt in ``fit``.
-        A warm-started model uses its source's statistics instead, because its
-        filters were learnt on inputs scaled that way.
+    standardize : {"pooled", "per_domain", "none"}, default="pooled"
+        Which mean and SD the network sees when trained from scratch
+        (:mod:`sklearn_soilspec.neural._scaling`). ``"pooled"``: inputs and
+        targets centred and scaled over all training rows. ``"per_domain"``:
+        with domains given to ``fit`` as ``groups``, each domain is
+        standardised on its own and mapped onto the pooled mean and SD, so
+        the network learns relations within sites, instruments or labs rather
+        than the offsets between them; with fewer than two domains it is
+        ``"pooled"``. Such a model is meant as a source: its own ``predict``
+        on a new domain can only use the pooled statistics. ``"none"``: inputs
+        as given (targets are still standardised). With ``warm_start_from``
+        the source decides: a source trained per domain is fine-tuned on the
+        local data's own statistics (a property measured on fewer than 20
+        local rows has its SD pooled with the source's), any other keeps the
+        source's scaling, on which its filters and heads were learnt.
     warm_start_from : str, path, estimator or None, default=None
         Start from a trained model: a ``.soilspec`` file written by
         :func:`~sklearn_soilspec.transfer.save_model`, a fitted
@@ -227,13 +118,17 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         ``"heads"``, ``"heads.<target>"``, a list of these, or an int k for
         the first k convolution blocks. Frozen batch-norm layers keep their
         running statistics.
+        Freezing without ``warm_start_from`` is an error (it would freeze
+        random weights), and so is freezing every layer.
     unfreeze_after : int or None, default=None
-        Epoch after which frozen layers are released (gradual unfreezing).
-        Without ``freeze_layers`` it has no effect, and ``fit`` warns.
+        Epoch after which frozen layers are released (gradual unfreezing,
+        skorch's ``Unfreezer``). Without ``freeze_layers`` it has no effect,
+        and ``fit`` warns.
     lr_features : float or None, default=None
-        Learning rate of the released layers after ``unfreeze_after``
-        (discriminative fine-tuning); ``lr`` when None. Without
-        ``unfreeze_after`` it has no effect, and ``fit`` warns.
+        Learning rate of the frozen layers once ``unfreeze_after`` releases
+        them (discriminative fine-tuning, a skorch optimizer parameter
+        group); ``lr`` when None. Without ``unfreeze_after`` it has no
+        effect, and ``fit`` warns.
     reset_heads : bool, default=False
         Re-initialise every head when warm starting, keeping only the
         convolutions and trunk of the source.
@@ -244,19 +139,13 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         undo the transfer (new heads always learn theirs). ``"recompute"``
         (AdaBN) re-estimates them once on the local training spectra before
         fine-tuning and then keeps them fixed.
-    domain_standardize : bool, default=False
-        With domains given to ``fit`` (``groups`` or ``training_domains``),
-        centre and scale inputs and targets within each domain, so the
-        network learns within-domain relations rather than offsets between
-        sites, instruments or laboratories. A model warm-started from such a
-        source standardises with the local data's own statistics. Without
-        domains it is the ordinary pooled standardisation. Such a model is
-        meant as a source: its own ``predict`` on a new domain can only use
-        the pooled statistics.
-    restandardize_targets : bool, default=False
-        When warm starting, rescale the last layer of every carried head to
-        the local targets' mean and SD, so that predictions are unchanged
-        before fine-tuning but the loss works on the local spread.
+    standardize_X, domain_standardize, restandardize_targets : deprecated
+        Replaced by ``standardize`` (``standardize_X=False`` is
+        ``standardize="none"``, ``domain_standardize=True`` is
+        ``standardize="per_domain"``); ``restandardize_targets`` (rescale the
+        carried heads to the local targets' mean and SD) still works for a
+        source that was not trained per domain. Setting them warns; they go
+        in the next release.
     augment : SpectralAugmenter, dict or None, default=None
         Random spectral perturbations of the training batches
         (:class:`~sklearn_soilspec.neural.SpectralAugmenter`, or a dict of its
@@ -297,7 +186,10 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
     wavelengths_ : ndarray or None
         Spectral axis read from the column names, if any.
     x_mean_, x_scale_ : ndarray or None
-        Input standardisation (None when ``standardize_X=False``).
+        Input standardisation (None with ``standardize="none"``).
+    standardize_ : {"pooled", "per_domain", "none"}
+        The standardisation applied (``"pooled"`` for ``"per_domain"``
+        without two domains); what a model warm-started from this one reads.
     y_mean_, y_scale_ : ndarray of shape (n_targets,)
         Target standardisation (NaN-aware), inverted in ``predict``.
     history_ : skorch History
@@ -308,21 +200,23 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         model before fine-tuning and of the result after, so negative transfer
         is visible. None otherwise.
     training_summary_ : dict
-        Number of samples (training / validation) and, if ``training_domains``
-        was given to ``fit``, the samples per domain.
+        Number of samples (training / validation) and, if ``groups`` was
+        given to ``fit``, the samples per domain.
 
     See Also
     --------
     sklearn_soilspec.transfer.save_model : Write a shareable model file.
-    sklearn_soilspec.transfer.TransferSelector : Guard against negative transfer.
+    sklearn_soilspec.transfer.SourceModel : What a warm start copies.
+    sklearn_soilspec.ensemble.SelectorRegressor : Keep transfer only where it helps.
 
     Notes
     -----
     Targets are standardised per property, ignoring NaNs. A warm-started
     model keeps its source's target scaling for the properties it carries
-    over, so the copied heads see targets on the scale they were trained on;
-    re-standardising to the local mean and SD would shift every carried head's
-    output and is not done.
+    over (unless the source was trained per domain), so the copied heads see
+    targets on the scale they were trained on. The mechanics of a warm start
+    (compatibility check, weight copy, freezing, batch-norm policy, transfer
+    report) are in :mod:`sklearn_soilspec.transfer`; ``fit`` calls them.
 
     Examples
     --------
@@ -341,18 +235,27 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
     ['target_0', 'target_1']
     """
 
-    # The masked multi-task loss ignores NaN targets (read by the experiment
-    # runner to skip its per-target wrapper).
-    _nan_targets = "native"
+
+    # Domain labels are wanted by default (per-domain standardisation): with
+    # metadata routing on, a Pipeline or the experiment runner passes them.
+    __metadata_request__fit = {"groups": True}
+
+    # Fitted values a model file stores and load_model restores.
+    _FITTED_STATE = (
+        "target_names_", "n_features_in_", "feature_names_in_", "input_shape_", "wavelengths_",
+        "x_mean_", "x_scale_", "y_mean_", "y_scale_", "training_summary_", "transfer_report_",
+        "_y_is_1d", "standardize_", "domain_standardized_",
+    )
 
     _parameter_constraints = {
-        "architecture": [StrOptions(set(_ARCHITECTURES))],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
         "image_shape": [tuple, list, None],
         "module_params": [dict, None],
         "target_names": ["array-like", None],
         "task_weights": ["array-like", dict, None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        # Batch norm cannot normalise a batch of one spectrum.
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
@@ -360,21 +263,23 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "lr_schedule": [StrOptions({"plateau"}), dict, None],
-        "standardize_X": ["boolean"],
-        "warm_start_from": [str, os.PathLike, HasMethods(["predict"]), None],
-        "freeze_layers": [str, list, tuple, Interval(Integral, 0, None, closed="left"), None],
+        "standardize": [StrOptions(set(STANDARDIZE_OPTIONS))],
+        "warm_start_from": [str, os.PathLike, HasMethods(["predict"]), SourceModel, None],
+        "freeze_layers": [str, list, tuple, Interval(Integral, 0, None, closed="left"),
+                          "boolean", None],
         "unfreeze_after": [Interval(Integral, 1, None, closed="left"), None],
         "lr_features": [Interval(Real, 0, None, closed="neither"), None],
         "reset_heads": ["boolean"],
         "adapt_batchnorm": ["boolean", StrOptions({"recompute"})],
-        "domain_standardize": ["boolean"],
-        "restandardize_targets": ["boolean"],
         "augment": [HasMethods(["perturb"]), dict, None],
         "random_state": ["random_state"],
         "device": [str],
         "precision": [StrOptions({"32", "bf16", "fp16"})],
         "accelerator": [HasMethods(["prepare", "autocast"]), None],
         "verbose": ["verbose"],
+        "standardize_X": ["boolean", StrOptions({"deprecated"})],
+        "domain_standardize": ["boolean", StrOptions({"deprecated"})],
+        "restandardize_targets": ["boolean", StrOptions({"deprecated"})],
     }
 
     def __init__(
@@ -393,21 +298,22 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         validation_fraction=0.1,
         patience=20,
         lr_schedule="plateau",
-        standardize_X=True,
+        standardize="pooled",
         warm_start_from=None,
         freeze_layers=None,
         unfreeze_after=None,
         lr_features=None,
         reset_heads=False,
         adapt_batchnorm=False,
-        domain_standardize=False,
-        restandardize_targets=False,
         augment=None,
         random_state=None,
         device="cpu",
         precision="32",
         accelerator=None,
         verbose=0,
+        standardize_X="deprecated",
+        domain_standardize="deprecated",
+        restandardize_targets="deprecated",
     ):
         self.architecture = architecture
         self.image_shape = image_shape
@@ -423,23 +329,22 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.lr_schedule = lr_schedule
-        self.standardize_X = standardize_X
+        self.standardize = standardize
         self.warm_start_from = warm_start_from
         self.freeze_layers = freeze_layers
         self.unfreeze_after = unfreeze_after
         self.lr_features = lr_features
         self.reset_heads = reset_heads
         self.adapt_batchnorm = adapt_batchnorm
-        self.domain_standardize = domain_standardize
-        self.restandardize_targets = restandardize_targets
         self.augment = augment
         self.random_state = random_state
         self.device = device
         self.precision = precision
         self.accelerator = accelerator
         self.verbose = verbose
-
-    # -- scikit-learn protocol -------------------------------------------------
+        self.standardize_X = standardize_X
+        self.domain_standardize = domain_standardize
+        self.restandardize_targets = restandardize_targets
 
     def __sklearn_clone__(self):
         # sklearn's clone would replace a fitted source model by an unfitted
@@ -457,18 +362,31 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        # A network trained for a handful of epochs on the tiny data sets of
-        # the common checks does not reach their R2 threshold.
-        tags.regressor_tags.poor_score = True
+        tags.regressor_tags.poor_score = True  # a few epochs on the common checks' toy data
         return tags
 
-    # -- fitting -----------------------------------------------------------------
+    def _policy(self):
+        """``standardize`` with the deprecated switches folded in (and warned about)."""
+        policy = self.standardize
+        for name, old_default in _DEPRECATED.items():
+            value = getattr(self, name)
+            if value == "deprecated":
+                continue
+            warnings.warn(
+                f"{name} is deprecated and will be removed in the next release: use "
+                + ("standardize='none'" if name == "standardize_X" else
+                   "standardize='per_domain'" if name == "domain_standardize" else
+                   "standardize='per_domain' on the source model, whose warm starts use the "
+                   "local data's own scaling") + ".", FutureWarning, stacklevel=4)
+        if self.standardize_X is False:
+            policy = "none"
+        if self.domain_standardize is True:
+            policy = "per_domain"
+        return policy
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, validation_data=None, training_domains=None, groups=None):
-        """Train the network.
+    def fit(self, X, y, validation_data=None, groups=None, training_domains=None):
+        """Train the network (from scratch, or from ``warm_start_from``).
 
         Parameters
         ----------
@@ -479,40 +397,58 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
             Soil properties; NaN where a property was not measured (a
             property measured on no sample is an error).
         validation_data : tuple (X_val, y_val) or None, default=None
-            Explicit validation set, replacing ``validation_fraction``.
-        training_domains : array-like of shape (n_samples,) or None, default=None
-            Domain (site, country) of each sample; only summarised in
-            ``training_summary_`` and model files, so a user of the model
-            knows what it was trained on, and the domains of
-            ``domain_standardize``.
+            Explicit validation set, replacing ``validation_fraction``; the
+            columns of a DataFrame ``y_val`` are matched to the training
+            targets by name.
         groups : array-like of shape (n_samples,) or None, default=None
-            Another name for ``training_domains`` (the name experiment runners
-            and splitters use); give one of the two.
+            Domain (site, country, instrument) of each sample: summarised in
+            ``training_summary_`` and model files, and the domains of
+            ``standardize="per_domain"``. Requested by default through
+            metadata routing.
+        training_domains : array-like or None, default=None
+            Deprecated name of ``groups``.
 
         Returns
         -------
         self : SpectralCNNRegressor
         """
-        from .. import transfer
-
-        transfer.check_fine_tuning_options(self)
+        if training_domains is not None:
+            warnings.warn("fit(training_domains=...) is deprecated: pass groups=... instead.",
+                          FutureWarning, stacklevel=3)
+            if groups is not None:
+                raise ValueError("Give the domains as groups or as training_domains, not both.")
+            groups = training_domains
+        policy = self._policy()
+        fine_tune.check_fine_tuning_options(self.freeze_layers, self.unfreeze_after,
+                                            self.lr_features)
         X = self._validate_X(X, reset=True)
-        Y, self.target_names_, self._y_is_1d = self._validate_Y(y, X.shape[0])
-        self.wavelengths_ = self._read_wavelengths()
-        if groups is not None and training_domains is not None:
-            raise ValueError("Give the domains as groups or as training_domains, not both.")
-        training_domains = groups if groups is not None else training_domains
-        warm = transfer.WarmStart.from_estimator(self, X, Y)
-        self.x_mean_, self.x_scale_ = warm.x_scaler if warm else self._fit_x_scaler(X)
-        self.y_mean_, self.y_scale_ = warm.y_scaler if warm else _nan_scaler(Y)
-
-        summary = _training_summary(training_domains, X.shape[0])
-        self.domain_standardized_ = bool(self.domain_standardize) and (
-            training_domains is not None or (warm is not None and warm.domain_standardized)
-        )
-        if self.domain_standardize and training_domains is not None and warm is None:
-            X, Y = _standardize_per_domain(X, Y, training_domains, self.x_mean_,
-                                           self.x_scale_, self.y_mean_, self.y_scale_)
+        Y, self.target_names_, self._y_is_1d = check_targets(
+            y, X.shape[0], type(self).__name__, target_names=self.target_names)
+        self.wavelengths_ = read_wavelengths(self.architecture,
+                                             getattr(self, "feature_names_in_", None),
+                                             X.shape[1])
+        summary = _training_summary(groups, X.shape[0])
+        source = None if self.warm_start_from is None else as_source(self.warm_start_from)
+        if source is not None:
+            fine_tune.check_compatible(source, self.architecture, self.module_params,
+                                       self.input_shape_, self.wavelengths_)
+            warm = fine_tune.plan_warm_start(
+                source, self.target_names_, X, Y, reset_heads=self.reset_heads,
+                restandardize_targets=self.restandardize_targets is True)
+            (self.x_mean_, self.x_scale_), (self.y_mean_, self.y_scale_) = (
+                warm.x_scaler, warm.y_scaler)
+            self.standardize_ = source.standardize
+        else:
+            warm = None
+            module_config(self.architecture, self.module_params)  # a clear error first
+            self.x_mean_, self.x_scale_ = fit_x_scaler(X, policy)
+            self.y_mean_, self.y_scale_ = nan_scaler(Y)
+            n_domains = len(summary.get("domains", {}))
+            self.standardize_ = "pooled" if policy == "per_domain" and n_domains < 2 else policy
+            if self.standardize_ == "per_domain":
+                X, Y = standardize_per_domain(X, Y, groups, self.x_mean_, self.x_scale_,
+                                              self.y_mean_, self.y_scale_)
+        self.domain_standardized_ = self.standardize_ == "per_domain"
         X_t = self._to_tensor(X)
         Y_t = torch.as_tensor(((Y - self.y_mean_) / self.y_scale_).astype(np.float32))
         train, valid = self._split(X_t, Y_t, validation_data)
@@ -520,22 +456,28 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
             torch.manual_seed(seed)
-            module = self._make_module()
-            extra_callbacks = transfer.prepare_module(self, module, warm)
+            module = self._build_module()
+            callbacks, param_groups = self._fine_tuning(module, source, warm)
             if self.augment is not None:
-                extra_callbacks.append(("augment", self._augment_callback(seed)))
-            self.net_ = self._make_net(module, valid, len(train), extra_callbacks)
+                callbacks.append(("augment", self._augment_callback(seed)))
+            self.net_ = self._make_net(module, valid, len(train), callbacks, param_groups)
             self.net_.initialize()
             if warm and self.adapt_batchnorm == "recompute":
-                transfer.recompute_norm_statistics(self.net_.module_, train, warm.carried)
+                fine_tune.recompute_norm_statistics(self.net_.module_, train.X[train.rows],
+                                                    warm.carried)
             self.transfer_report_ = None
             if warm:
                 before = self._evaluate(valid if valid is not None else train)
             if self.max_epochs > 0:
                 self.net_.partial_fit(train)
         self.history_ = self.net_.history
+        if not all(torch.isfinite(p).all() for p in self.net_.module_.parameters()):
+            raise ValueError(
+                f"Training diverged: the network's weights became NaN or inf (lr={self.lr}). "
+                "Lower lr, or check task_weights and the targets' scale."
+            )
         if warm:
-            self.transfer_report_ = transfer.transfer_report(
+            self.transfer_report_ = fine_tune.transfer_report(
                 warm, before, self._evaluate(valid if valid is not None else train),
                 evaluated_on="validation" if valid is not None else "training",
             )
@@ -543,6 +485,100 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         summary.update(n_samples=len(train) + n_valid, n_train=len(train), n_valid=n_valid)
         self.training_summary_ = summary
         return self
+
+    def _build_module(self):
+        try:
+            return build_module(self.architecture, self.input_shape_, self.target_names_,
+                                module_config(self.architecture, self.module_params))
+        except (RuntimeError, ZeroDivisionError) as exc:
+            raise ValueError(
+                f"module_params={self.module_params} give a network that cannot be built for "
+                f"input of shape {self.input_shape_} ({str(exc).splitlines()[0]}): every "
+                "channel and unit count must be a positive int, and the kernel no wider than "
+                "the spectrum."
+            ) from None
+
+    def _fine_tuning(self, module, source, warm):
+        """Copy the source into ``module`` and set up freezing: callbacks, param groups."""
+        if warm is not None:
+            fine_tune.copy_weights(module, source, warm)
+            if not self.adapt_batchnorm:
+                # A few batches of one site would drag the running statistics far
+                # from the source's (LimeSoDa: RMSE doubled within one epoch even
+                # at lr=1e-5), so the copied layers keep them.
+                for part in fine_tune.carried_parts(module, warm):
+                    fine_tune.fix_norm_statistics(part)
+        groups = fine_tune.layer_groups(module, self.freeze_layers, self.target_names_)
+        if groups and warm is None:
+            raise ValueError(
+                f"freeze_layers={self.freeze_layers!r} without warm_start_from would freeze "
+                "randomly initialised layers. Set warm_start_from to the source model (a "
+                "model file or a fitted model), or freeze_layers=None. (A model loaded from a "
+                "file keeps its freeze_layers setting but not its source.)"
+            )
+        release = warm is None or bool(self.adapt_batchnorm)
+        callbacks = fine_tune.freezing(module, groups, self.unfreeze_after, release)
+        lr = self.lr_features if self.unfreeze_after is not None else None
+        param_groups = [(f"{g}.*", {"lr": lr}) for g in groups] if lr is not None else []
+        return callbacks, param_groups
+
+    def export_source(self):
+        """This fitted network as a :class:`~sklearn_soilspec.transfer.SourceModel`.
+
+        Returns
+        -------
+        source : SourceModel
+            Weights (copied to CPU), scalers, targets and input grid; what
+            ``warm_start_from`` and :func:`~sklearn_soilspec.transfer.save_model`
+            read.
+        """
+        if not hasattr(self, "net_"):
+            raise NotFittedError(
+                "warm_start_from holds an unfitted SpectralCNNRegressor: fit the source model "
+                "first (or pass the path of a saved model)."
+            )
+        return SourceModel(
+            architecture=self.architecture,
+            module_config=module_config(self.architecture, self.module_params),
+            state_dict={k: v.detach().cpu().clone()
+                        for k, v in self.net_.module_.state_dict().items()},
+            input_shape=tuple(self.input_shape_),
+            target_names=list(self.target_names_),
+            y_mean=np.array(self.y_mean_, dtype=np.float64),
+            y_scale=np.array(self.y_scale_, dtype=np.float64),
+            x_mean=None if self.x_mean_ is None else np.array(self.x_mean_),
+            x_scale=None if self.x_scale_ is None else np.array(self.x_scale_),
+            standardize=getattr(self, "standardize_", "pooled"),
+            wavelengths=self.wavelengths_,
+            training_summary=dict(self.training_summary_),
+        )
+
+    @classmethod
+    def _from_saved(cls, params, fitted, source, history, device):
+        """A fitted estimator from a model file's parameters, fitted values and source."""
+        params = dict(params)
+        # Files written before `standardize` existed name the old switches.
+        if params.pop("standardize_X", "deprecated") is False:
+            params["standardize"] = "none"
+        if params.pop("domain_standardize", "deprecated") is True:
+            params["standardize"] = "per_domain"
+        if params.get("restandardize_targets") is False:
+            params.pop("restandardize_targets")
+        est = cls(**params)
+        est.set_params(device=device, warm_start_from=None)
+        for k, v in fitted.items():
+            setattr(est, k, v)
+        est.input_shape_ = tuple(est.input_shape_)
+        est.target_names_ = list(est.target_names_)
+        if not hasattr(est, "standardize_"):
+            est.standardize_ = source.standardize
+        est.net_ = est._make_net(source.build_module(), None, 0, [], [])
+        est.net_.initialize()
+        from skorch.history import History
+
+        est.net_.history = History(history)
+        est.history_ = est.net_.history
+        return est
 
     def _augment_callback(self, seed):
         from ._augment import AugmentBatches, SpectralAugmenter
@@ -553,516 +589,12 @@ class SpectralCNNRegressor(RegressorMixin, BaseEstimator):
         aug.check()
         return AugmentBatches(aug, self.x_mean_, self.x_scale_, seed)
 
-    def _validate_X(self, X, reset):
-        shape = np.shape(X) if hasattr(X, "shape") or isinstance(X, (list, tuple)) else None
-        if shape is not None and len(shape) == 3:
-            if self.architecture != "spectrogram2d":
-                raise ValueError(
-                    f"Got 3-D input of shape {shape}: spectrograms need "
-                    "architecture='spectrogram2d'; 'conv1d' takes 2-D spectra."
-                )
-            image = tuple(int(s) for s in shape[1:])
-            if not reset and image != self.input_shape_:
-                raise ValueError(
-                    f"X holds spectrograms of {image[0]} x {image[1]} (n_freq x n_time), but "
-                    f"this model was trained on {self.input_shape_[0]} x "
-                    f"{self.input_shape_[1]}. Use the same Spectrogram settings and "
-                    "wavelength grid as in training."
-                )
-            X = np.asarray(X).reshape(shape[0], -1)
-        else:
-            image = None
-        X = validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
-        )
-        if reset:
-            self.input_shape_ = self._input_shape(image, X.shape[1])
-        return X
 
-    def _read_wavelengths(self):
-        # Only spectra have a wavelength axis; spectrogram columns are
-        # f<i>_t<j>, whose numbers are not wavelengths.
-        names = getattr(self, "feature_names_in_", None)
-        if self.architecture != "conv1d" or names is None:
-            return None
-        try:
-            wl = resolve_wavelengths(feature_names=names, n_features=self.n_features_in_)
-            check_wavelength_grid(wl)
-        except ValueError:
-            return None
-        return wl
-
-    def _input_shape(self, image, n_features):
-        if self.architecture == "conv1d":
-            return (n_features,)
-        if image is None and self.image_shape is None:
-            image = _image_shape_from_names(getattr(self, "feature_names_in_", None))
-        if image is None:
-            if self.image_shape is None:
-                raise ValueError(
-                    "architecture='spectrogram2d' needs the spectrogram's shape: pass 3-D "
-                    "input (Spectrogram(flatten=False)) or set image_shape=(n_freq, n_time) "
-                    "for flat input."
-                )
-            image = check_image_shape(self.image_shape)
-        if image[0] * image[1] != n_features:
-            raise ValueError(
-                f"image_shape={image} gives {image[0] * image[1]} values per spectrogram, "
-                f"but X has {n_features} columns."
-            )
-        return check_image_shape(image)
-
-    def _validate_Y(self, y, n_samples):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        names = list(y.columns) if hasattr(y, "columns") else None
-        if names is None and hasattr(y, "name") and getattr(y, "ndim", 2) == 1:
-            names = [y.name] if y.name is not None else None
-        Y = check_array(
-            y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan", input_name="y"
-        )
-        is_1d = Y.ndim == 1
-        Y = Y.reshape(-1, 1) if is_1d else Y
-        if Y.ndim != 2:
-            raise ValueError(f"y must be 1-D or 2-D, got shape {Y.shape}.")
-        if Y.shape[0] != n_samples:
-            raise ValueError(
-                f"X has {n_samples} samples but y has {Y.shape[0]}: one row per sample."
-            )
-        if np.isinf(Y).any():
-            raise ValueError("y contains inf; missing properties must be NaN.")
-        if self.target_names is not None:
-            if names is not None and list(map(str, names)) != list(map(str, self.target_names)):
-                raise ValueError(
-                    f"target_names={list(self.target_names)} disagree with the columns of y "
-                    f"{list(names)}."
-                )
-            names = list(self.target_names)
-        names = (
-            [str(n) for n in names]
-            if names is not None
-            else [f"target_{j}" for j in range(Y.shape[1])]
-        )
-        if len(names) != Y.shape[1] or len(set(names)) != len(names):
-            raise ValueError(
-                f"Need {Y.shape[1]} distinct target names, got {names}."
-            )
-        empty = [n for n, col in zip(names, Y.T) if np.isnan(col).all()]
-        if empty:
-            raise ValueError(
-                f"Target(s) {empty} have no measured value (all NaN): drop them from y."
-            )
-        return Y, names, is_1d
-
-    def _fit_x_scaler(self, X):
-        if not self.standardize_X:
-            return None, None
-        mean = X.mean(axis=0)
-        scale = X.std(axis=0)
-        return mean, np.where(scale > 0, scale, 1.0)
-
-    def _to_tensor(self, X):
-        X = np.asarray(X, dtype=np.float32)
-        if self.x_mean_ is not None:
-            # In float32: the network computes in float32 anyway, and a float64
-            # temporary of a large library costs more than the forward pass.
-            X = X - np.asarray(self.x_mean_, dtype=np.float32)
-            X /= np.asarray(self.x_scale_, dtype=np.float32)
-        return torch.as_tensor(np.ascontiguousarray(X))
-
-    def _split(self, X_t, Y_t, validation_data):
-        """Training rows and the validation set (None without one)."""
-        n = X_t.shape[0]
-        if n < 2:
-            # Batch norm cannot normalise a single spectrum.
-            raise ValueError(f"Training needs at least 2 samples, got {n} sample(s).")
-        if validation_data is not None:
-            try:
-                X_val, y_val = validation_data
-            except (TypeError, ValueError):
-                raise ValueError("validation_data must be a pair (X_val, y_val).") from None
-            X_val = self._validate_X(X_val, reset=False)
-            Y_val, names, _ = self._validate_Y(y_val, X_val.shape[0])
-            if len(names) != len(self.target_names_):
-                raise ValueError(
-                    f"validation_data has {len(names)} target(s), the training data "
-                    f"{len(self.target_names_)}."
-                )
-            Y_val = ((Y_val - self.y_mean_) / self.y_scale_).astype(np.float32)
-            valid = TensorRows(self._to_tensor(X_val), torch.as_tensor(Y_val))
-            return TensorRows(X_t, Y_t), valid
-        if self.validation_fraction is None:
-            return TensorRows(X_t, Y_t), None
-        n_valid = int(np.ceil(self.validation_fraction * n))
-        if n - n_valid < 2:
-            raise ValueError(
-                f"Too few samples for a validation split: got {n} sample(s); "
-                f"validation_fraction={self.validation_fraction} leaves {n - n_valid} for "
-                "training (at least 2 needed). Provide more samples, validation_data, or "
-                "validation_fraction=None."
-            )
-        order = check_random_state(self.random_state).permutation(n)
-        # Sorted rows keep the data's order; shuffling per epoch is the loader's job.
-        train = TensorRows(X_t, Y_t, np.sort(order[n_valid:]))
-        return train, TensorRows(X_t, Y_t, np.sort(order[:n_valid]))
-
-    def _make_module(self):
-        cls = _ARCHITECTURES[self.architecture]
-        params = dict(self.module_params or {})
-        accepted = set(inspect.signature(cls).parameters) - {"n_features", "image_shape", "target_names"}
-        unknown = sorted(set(params) - accepted)
-        if unknown:
-            raise ValueError(
-                f"module_params has unknown key(s) {unknown} for architecture="
-                f"{self.architecture!r}; accepted: {sorted(accepted)}."
-            )
-        shape_arg = (
-            {"n_features": self.input_shape_[0]}
-            if self.architecture == "conv1d"
-            else {"image_shape": self.input_shape_}
-        )
-        return cls(target_names=self.target_names_, **shape_arg, **params)
-
-    def _task_weights(self):
-        if self.task_weights is None:
-            return None
-        if isinstance(self.task_weights, dict):
-            unknown = sorted(set(self.task_weights) - set(self.target_names_))
-            if unknown:
-                raise ValueError(
-                    f"task_weights names unknown target(s) {unknown}; targets are "
-                    f"{self.target_names_}."
-                )
-            w = [float(self.task_weights.get(n, 1.0)) for n in self.target_names_]
-        else:
-            w = np.asarray(self.task_weights, dtype=np.float64).ravel().tolist()
-            if len(w) != len(self.target_names_):
-                raise ValueError(
-                    f"task_weights has {len(w)} values for {len(self.target_names_)} targets."
-                )
-        if min(w) < 0 or sum(w) <= 0:
-            raise ValueError("task_weights must be non-negative with a positive sum.")
-        return w
-
-    def _predict_rows(self):
-        if self.predict_batch_size is not None:
-            return self.predict_batch_size
-        return getattr(self, "_auto_predict_rows", None) or self.batch_size
-
-    def _make_net(self, module, valid, n_train, extra_callbacks):
-        # Measured once per network, before any user hook can see the probe.
-        on_cpu = self.device == "cpu" and self.accelerator is None
-        self._auto_predict_rows = cache_sized_batch(module, self.input_shape_) if on_cpu else None
-        monitor = "valid_loss" if valid is not None else "train_loss"
-        callbacks = []
-        if valid is not None:
-            callbacks.append(
-                ("target_rmse", TargetRMSE(self.target_names_, self.y_mean_, self.y_scale_))
-            )
-        if self.lr_schedule is not None:
-            kwargs = dict(_PLATEAU_DEFAULTS)
-            if isinstance(self.lr_schedule, dict):
-                kwargs.update(self.lr_schedule)
-            callbacks.append(
-                ("lr_schedule", LRScheduler("ReduceLROnPlateau", monitor=monitor, **kwargs))
-            )
-        if self.patience is not None:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(monitor=monitor, patience=self.patience, load_best=True),
-                )
-            )
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-        callbacks += list(extra_callbacks)
-        optimizer = (
-            _OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
-        )
-        opt_kwargs = {"optimizer__weight_decay": self.weight_decay} if self.weight_decay else {}
-        net_class, loader, placement = _SoilNet, TensorBatchLoader, {"device": self.device}
-        if self.accelerator is not None:
-            if self.device != "cpu" or self.precision != "32":
-                raise ValueError(
-                    "With an accelerator, device placement and mixed precision are the "
-                    "accelerator's: leave device='cpu' and precision='32', and use "
-                    "Accelerator(mixed_precision='bf16') for mixed precision."
-                )
-            net_class, loader = _AcceleratedSoilNet, _accelerate_loader
-            placement = {"device": None, "accelerator": self.accelerator}
-            if not self.verbose:
-                placement["callbacks__print_log__sink"] = _silent
-        return net_class(
-            module=module,
-            criterion=MaskedMultiTaskMSELoss,
-            criterion__task_weights=self._task_weights(),
-            optimizer=optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=loader,
-            iterator_valid__batch_size=self._predict_rows(),
-            iterator_valid=loader,
-            iterator_train__shuffle=True,
-            # Batch norm cannot normalise a batch of one: drop the straggler.
-            iterator_train__drop_last=(n_train % self.batch_size == 1),
-            train_split=predefined_split(valid) if valid is not None else None,
-            callbacks=callbacks,
-            precision=self.precision,
-            verbose=self.verbose,
-            **placement,
-            **opt_kwargs,
-        )
-
-    # -- prediction --------------------------------------------------------------
-
-    def _forward(self, X_t):
-        # predict_batch_size is read now, so set_params after fit applies to
-        # the next prediction as its docstring promises.
-        self.net_.iterator_valid__batch_size = self._predict_rows()
-        out = self.net_.forward(TensorRows(X_t), training=False)
-        return out.reshape(X_t.shape[0], -1).numpy().astype(np.float64)
-
-    def predict(self, X):
-        """Predict soil properties in their original units.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, n_freq, n_time)
-
-        Returns
-        -------
-        Y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
-            1-D when the model was fitted on a 1-D ``y``.
-        """
-        check_is_fitted(self, "net_")
-        X = self._validate_X(X, reset=False)
-        Y = self._forward(self._to_tensor(X)) * self.y_scale_ + self.y_mean_
-        return Y[:, 0] if self._y_is_1d else Y
-
-    def predict_dropout(self, X, n_samples=30, random_state=None):
-        """Monte-Carlo dropout: mean and SD of predictions with dropout left on.
-
-        Batch-norm layers stay in inference mode; only dropout is sampled, so
-        the SD reflects the network's uncertainty about its weights (Gal and
-        Ghahramani, 2016), not the spread of the batch.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, n_freq, n_time)
-        n_samples : int, default=30
-            Forward passes averaged.
-        random_state : int or None, default=None
-            Seeds the dropout masks.
-
-        Returns
-        -------
-        mean, std : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        """
-        check_is_fitted(self, "net_")
-        if not (isinstance(n_samples, Integral) and n_samples >= 2):
-            raise ValueError(f"n_samples must be an int >= 2, got {n_samples!r}.")
-        X_t = self._to_tensor(self._validate_X(X, reset=False)).to(self.device)
-        module = self.net_.module_
-        module.eval()
-        for m in module.modules():
-            if isinstance(m, torch.nn.Dropout):
-                m.train()
-        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-        try:
-            with torch.random.fork_rng(devices=_rng_devices(self.device)), torch.no_grad():
-                torch.manual_seed(seed)
-                draws = np.stack([
-                    module(X_t).reshape(X_t.shape[0], -1).float().cpu().numpy()
-                    for _ in range(n_samples)
-                ]).astype(np.float64)
-        finally:
-            module.eval()
-        draws = draws * self.y_scale_ + self.y_mean_
-        mean, std = draws.mean(axis=0), draws.std(axis=0, ddof=1)
-        return (mean[:, 0], std[:, 0]) if self._y_is_1d else (mean, std)
-
-    def score(self, X, y, sample_weight=None):
-        """Mean coefficient of determination R2 over the targets, ignoring NaNs.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            True values; NaN entries are left out of their target's R2.
-        sample_weight : array-like of shape (n_samples,) or None
-
-        Returns
-        -------
-        score : float
-        """
-        return nan_r2_score(y, self.predict(X), sample_weight=sample_weight)
-
-    def _evaluate(self, dataset):
-        """Masked loss and per-target RMSE (original units) of the current net."""
-        X_t = dataset.X[dataset.rows]
-        Y_scaled = dataset.Y[dataset.rows]
-        pred = self.net_.forward(TensorRows(X_t), training=False).reshape(Y_scaled.shape)
-        loss = float(self.net_.criterion_(pred, Y_scaled))
-        Y_true = Y_scaled.numpy() * self.y_scale_ + self.y_mean_
-        Y_pred = pred.numpy() * self.y_scale_ + self.y_mean_
-        rmse = rmse_per_target(Y_true, Y_pred)
-        return {"loss": loss, "rmse": dict(zip(self.target_names_, map(float, rmse)))}
-
-
-def cache_sized_batch(module, input_shape, budget_bytes=4 * 2**20, lo=16, hi=1024):
-    """Rows per forward pass whose widest float32 activation fits ``budget_bytes``.
-
-    One spectrum (zeros) is passed through ``module`` in eval mode and the
-    largest output of any layer is measured, so the rule follows whatever
-    architecture and sizes the module has.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        Taking a batch of shape ``(n, *input_shape)``.
-    input_shape : tuple of int
-        Shape of one sample.
-    budget_bytes : int, default=4 MiB
-    lo, hi : int, default=16, 1024
-        Bounds of the result.
-
-    Returns
-    -------
-    rows : int
-
-    Examples
-    --------
-    >>> from sklearn_soilspec.neural import SpectralConv1d
-    >>> from sklearn_soilspec.neural._regressor import cache_sized_batch
-    >>> cache_sized_batch(SpectralConv1d(1050, ["OC"]), (1050,))
-    62
-    """
-    widest = [int(np.prod(input_shape))]
-
-    def record(_, __, out):
-        if isinstance(out, torch.Tensor):
-            widest.append(out[0].numel())
-
-    hooks = [m.register_forward_hook(record) for m in module.modules()
-             if not list(m.children())]
-    was_training = module.training
-    try:
-        module.eval()
-        param = next(module.parameters(), None)
-        device = param.device if param is not None else "cpu"
-        with torch.no_grad():
-            module(torch.zeros((1, *input_shape), device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-        module.train(was_training)
-    return int(np.clip(budget_bytes // (4 * max(widest)), lo, hi))
-
-
-def nan_r2_score(y_true, y_pred, sample_weight=None):
-    """Mean R2 over columns, each over its non-NaN rows.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,) or (n_samples, n_targets)
-    y_pred : array-like of the same shape
-    sample_weight : array-like of shape (n_samples,) or None
-
-    Returns
-    -------
-    score : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> nan_r2_score(np.array([[1.0, 1.0], [2.0, np.nan], [3.0, 3.0]]),
-    ...              np.array([[1.0, 1.0], [2.0, 9.0], [3.0, 3.0]]))
-    1.0
-    """
-    Y = np.asarray(y_true, dtype=np.float64)
-    P = np.asarray(y_pred, dtype=np.float64)
-    Y = Y.reshape(len(Y), -1)
-    P = P.reshape(len(P), -1)
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    scores = []
-    for j in range(Y.shape[1]):
-        ok = ~np.isnan(Y[:, j])
-        if ok.sum() < 2:
-            continue
-        scores.append(
-            r2_score(Y[ok, j], P[ok, j], sample_weight=None if w is None else w[ok])
-        )
-    return float(np.mean(scores)) if scores else float("nan")
-
-
-_IMAGE_COLUMN = re.compile(r"f(\d+)_t(\d+)")
-
-
-def _image_shape_from_names(names):
-    """(n_freq, n_time) from Spectrogram's ``f<i>_t<j>`` column names, if that is what they are."""
-    if names is None:
-        return None
-    cells = [_IMAGE_COLUMN.fullmatch(str(n)) for n in names]
-    if not all(cells):
-        return None
-    shape = (max(int(c.group(1)) for c in cells) + 1, max(int(c.group(2)) for c in cells) + 1)
-    expected = [f"f{i}_t{j}" for i in range(shape[0]) for j in range(shape[1])]
-    return shape if list(map(str, names)) == expected else None
-
-
-def _nan_scaler(Y):
-    mean = np.nanmean(Y, axis=0)
-    scale = np.nanstd(Y, axis=0)
-    return mean, np.where(scale > 0, scale, 1.0)
-
-
-def _standardize_per_domain(X, Y, domains, x_mean, x_scale, y_mean, y_scale):
-    """Map each domain onto the pooled mean/SD: within-domain z-scores, pooled units.
-
-    The network then sees no difference in level or spread between domains;
-    what is left is the relation between spectra and properties inside a
-    domain, which is what a new domain shares with the library.
-    """
-    domains = np.asarray(domains).ravel().astype(str)
-    if domains.shape[0] != X.shape[0]:
-        raise ValueError(f"groups has {domains.shape[0]} labels for {X.shape[0]} samples.")
-    X, Y = X.astype(np.float64, copy=True), Y.copy()
-    xm = 0.0 if x_mean is None else x_mean
-    xs = 1.0 if x_scale is None else x_scale
-    for d in np.unique(domains):
-        rows = domains == d
-        if rows.sum() < 2:
-            continue  # one spectrum has no spread to remove
-        dm, ds = X[rows].mean(axis=0), X[rows].std(axis=0)
-        X[rows] = (X[rows] - dm) / np.where(ds > 0, ds, 1.0) * xs + xm
-        block = Y[rows]
-        counts = (~np.isnan(block)).sum(axis=0)
-        ok = counts >= 2
-        tm = np.nanmean(block[:, ok], axis=0)
-        ts = np.nanstd(block[:, ok], axis=0)
-        ts = np.where(ts > 0, ts, 1.0)
-        block[:, ok] = (block[:, ok] - tm) / ts * y_scale[ok] + y_mean[ok]
-        Y[rows] = block
-    return X, Y
-
-
-def _rng_devices(device):
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return [dev.index if dev.index is not None else torch.cuda.current_device()]
-    return []
-
-
-def _training_summary(training_domains, n_samples):
-    if training_domains is None:
+def _training_summary(groups, n_samples):
+    if groups is None:
         return {}
-    groups = np.asarray(training_domains).ravel()
+    groups = np.asarray(groups).ravel()
     if groups.shape[0] != n_samples:
-        raise ValueError(
-            f"training_domains has {groups.shape[0]} labels for {n_samples} samples."
-        )
+        raise ValueError(f"groups has {groups.shape[0]} labels for {n_samples} samples.")
     labels, counts = np.unique(groups.astype(str), return_counts=True)
     return {"domains": dict(zip(labels.tolist(), counts.tolist()))}
