@@ -1,13 +1,12 @@
 """Out-of-fold predictions, the per-property choice of weights, and conformal quantiles."""
 
 import math
-import warnings
 
 import numpy as np
 from scipy.optimize import nnls
-from sklearn.base import clone
-from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import KFold
+
+from ..ensemble import cross_fit
 
 __all__ = []
 
@@ -28,40 +27,12 @@ def folds(n, cv, random_state):
         np.arange(n))]
 
 
-def _own_cross_fit(estimators, X, Y, splits):
-    """Out-of-fold predictions and fold models; a failed fold fit leaves NaN."""
-    n, t = Y.shape
-    P = np.full((len(estimators), n, t), np.nan)
-    fold_models = {name: [] for name, _ in estimators}
-    failures = {name: [] for name, _ in estimators}
-    for k, (train, test) in enumerate(splits):
-        for i, (name, est) in enumerate(estimators):
-            try:
-                fitted = clone(est).fit(X[train], Y[train])
-                P[i, test] = np.asarray(fitted.predict(X[test]), dtype=np.float64).reshape(
-                    len(test), t)
-            except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
-                failures[name].append((k, f"{type(exc).__name__}: {exc}"))
-                continue
-            fold_models[name].append(fitted)
-    for name, failed in failures.items():
-        if failed:
-            warnings.warn(
-                f"{len(failed)} of {len(splits)} fold fit(s) of member {name!r} failed; the "
-                f"first (fold {failed[0][0]}): {failed[0][1]}", FitFailedWarning, stacklevel=3)
-    return P, fold_models, failures
-
-
 def cross_fit_members(estimators, X, Y, splits):
     """``(predictions, fold_models, failures)`` of the members over ``splits``.
 
-    Uses :func:`sklearn_soilspec.ensemble.cross_fit` when the installed
-    package has it, and the equivalent loop above otherwise.
+    :func:`sklearn_soilspec.ensemble.cross_fit`: a fold fit that fails
+    leaves NaN in its rows and is reported with a ``FitFailedWarning``.
     """
-    try:
-        from ..ensemble import cross_fit
-    except ImportError:
-        return _own_cross_fit(estimators, X, Y, splits)
     res = cross_fit(estimators, X, Y, cv=splits)
     return res.predictions_, res.fold_models, res.failures
 

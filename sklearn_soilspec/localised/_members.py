@@ -287,6 +287,10 @@ class LibraryMember(Member):
         self.wavelengths = wavelengths
         self.columns = columns
 
+    def __repr__(self, N_CHAR_MAX=700):
+        return (f"LibraryMember({self.estimator!r}, library of {len(self.library_X)} spectra, "
+                f"columns={self.columns})")
+
     def _fit(self, X, Y):
         Xl = regrid(X, self.wavelengths, self.library_wavelengths, "the library")
         lib_Y = np.asarray(self.library_Y, dtype=np.float64)[:, self.fitted_columns_]

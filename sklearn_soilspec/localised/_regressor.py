@@ -16,12 +16,14 @@ from ..preprocessing import resolve_wavelengths
 from . import _combine
 from ._members import (
     CorrectedSourceMember,
+    FineTunedMember,
     FoldMean,
     LibraryMember,
     LocalMember,
     MeanMember,
     SourceMember,
     TransferView,
+    regrid,
 )
 from ._recipes import (
     MEMBER_NAMES,
@@ -268,7 +270,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         n, t = Y.shape
         self.source_ = resolve_source(self.source)
         self.wavelengths_ = self._local_axis(X.shape[1])
-        members = self._build_members(Y, n)
+        members = self._build_members(X, Y)
         splits = _combine.folds(n, self.cv, self.random_state)
         P, fold_models, failures = _combine.cross_fit_members(list(members.items()), X, Y,
                                                               splits)
@@ -311,7 +313,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 if unknown else "members is empty: give at least one candidate or 'auto'.")
         return list(self.members)
 
-    def _build_members(self, Y, n):
+    def _build_members(self, X, Y):
+        n = X.shape[0]
         requested, auto = self._requested(), isinstance(self.members, str)
         self.skipped_ = {}
         members = {}
@@ -323,6 +326,20 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     self.skipped_[m] = "the source predicts none of the local properties"
             else:
                 view = TransferView(self.source_, self.wavelengths_)
+                try:
+                    # Checked here, not left to fail fold fit after fold fit.
+                    view.to_source(X[:1])
+                except ValueError as exc:
+                    # Grids that do not overlap, or candidates asked for by
+                    # name, are an error; an array of another width with no
+                    # axis at all only leaves "auto" without the source.
+                    if not auto or self.wavelengths_ is not None:
+                        raise
+                    warnings.warn(f"The transfer candidates are left out: {exc}", UserWarning,
+                                  stacklevel=3)
+                    for m in transfer:
+                        self.skipped_[m] = str(exc)
+                    transfer = []
                 cols = sorted(src_cols)
                 if "source" in transfer:
                     members["source"] = SourceMember(view, src_cols, cols)
@@ -334,7 +351,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     if isinstance(view.final, SpectralCNNRegressor):
                         n_train = n - -(-n // max(2, min(self.cv, n)))
                         params = fine_tune_params(view.final, n_train, self.fine_tune)
-                        members["fine_tuned"] = self._fine_tuned(view, src_cols, cols, params)
+                        members["fine_tuned"] = FineTunedMember(view, src_cols, cols, params,
+                                                                self.n_seeds, self.random_state)
                     elif not auto:
                         raise ValueError(
                             "members asks for 'fine_tuned', but the source is a "
@@ -350,6 +368,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         if lib_members and self.library is not None:
             lib_X, lib_Y, lib_wl, lib_cols = library_arrays(self.library, self.target_names_,
                                                             self.wavelengths_, n_feat)
+            regrid(X[:1], self.wavelengths_, lib_wl, "the library")
             ests = library_estimators(lib_X.shape[1], len(lib_X), self.pls_components,
                                       self.random_state)
             for name in lib_members:
@@ -363,11 +382,6 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         if "mean" in requested:
             members["mean"] = MeanMember()
         return members
-
-    def _fine_tuned(self, view, src_cols, cols, params):
-        from ._members import FineTunedMember
-
-        return FineTunedMember(view, src_cols, cols, params, self.n_seeds, self.random_state)
 
     def _source_columns(self, t):
         """Local column -> source output column, for the properties the source predicts."""
