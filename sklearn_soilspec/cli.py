@@ -15,6 +15,7 @@ target only when complete, and Ctrl-C writes nothing (exit status 130).
 import argparse
 import os
 import sys
+import warnings
 
 __all__ = ["main"]
 
@@ -56,14 +57,25 @@ def main(argv=None):
             "choose a command: localise, train-global, fine-tune or predict "
             "(see `soilspec --help`)"))
     try:
-        _check_device(getattr(args, "device", "cpu"))
-        return args.run(args) or 0
+        with warnings.catch_warnings():
+            # A warning about the user's data is part of the output: one line each.
+            warnings.showwarning = _show_warning
+            _check_device(getattr(args, "device", "cpu"))
+            return args.run(args) or 0
     except (ValueError, TypeError, KeyError, OSError, ImportError, _UsageError) as exc:
         return _fail(exc)
     except KeyboardInterrupt:
         # Files are written atomically and only at the end: nothing half-done.
         print("soilspec: interrupted: nothing was written", file=sys.stderr)
         return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    # Deprecations speak to Python code calling the package, which the user of
+    # the command cannot change; everything else (about the data) is shown.
+    if issubclass(category, (DeprecationWarning, FutureWarning)):
+        return
+    print(f"soilspec: warning: {str(message).replace(chr(10), ' ')}", file=sys.stderr)
 
 
 def _fail(exc):

@@ -266,3 +266,22 @@ def test_cli_model_without_wavelengths_hints_at_resampling(tmp_path, capsys):
     assert code == 2
     assert "expects 3 spectral points but the CSV has 5" in io_.err
     assert "WavelengthResampler" in io_.err
+
+
+def test_cli_bad_values_nan_warns_in_one_line(tmp_path, capsys):
+    wl = np.arange(400, 2400, 20)
+    spectrum = ",".join(f"{a:.4f}" for a in 0.9 - 0.2 * (wl - 400) / 2000)
+    path = tmp_path / "lab.csv"
+    rows = [f"s{i},{1 + i / 10},{'x' if i == 0 else 20 + i},{spectrum}" for i in range(12)]
+    path.write_text(",".join(["id", "OC", "clay", *map(str, wl)]) + "\n" + "\n".join(rows))
+    out = tmp_path / "m.soilspec"
+    argv = ["train-global", "--data", "csv", "--path", path, "--out", out, "--epochs", "1",
+            "--quiet"]
+    code, io_ = _run(argv, capsys)
+    assert code == 2 and "holds non-numeric value 'x' at line 2" in io_.err
+    assert not out.exists()
+    code, io_ = _run([*argv, "--bad-values", "nan"], capsys)
+    assert code == 0, io_.err
+    assert ("soilspec: warning: Column 'clay' of " in io_.err
+            and "1 non-numeric or infinite cell read as missing" in io_.err)
+    assert out.is_file()
