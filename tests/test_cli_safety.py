@@ -322,3 +322,14 @@ def test_a_report_that_fails_halfway_leaves_the_earlier_one(files, tmp_path, mon
     assert sorted(p.name for p in out.iterdir()) == ["report.md"]
     assert (out / "report.md").read_text() == "# an earlier report"
     assert _leftovers(tmp_path) == []
+
+
+def test_a_report_may_not_replace_an_input_in_its_folder(files, tmp_path, capsys):
+    out = tmp_path / "report"
+    out.mkdir()
+    data = out / "predictions.csv"  # the name of one of the report's tables
+    data.write_bytes(files["library"].read_bytes())
+    code, io = _run(["localise", "--data", "csv", "--path", data, "--group-column", "site",
+                     "--models", "plsr_local", "--out", out, "--overwrite"], capsys)
+    _one_line_error(code, io, "the input 'predictions.csv' would be replaced by the report")
+    assert data.read_bytes() == files["library"].read_bytes()

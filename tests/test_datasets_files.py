@@ -100,7 +100,9 @@ def test_lucas_malformed_files(tmp_path):
     df["1000"] = df["1000"].astype(object)
     df.loc[1, "1000"] = "n/a?"
     df.to_csv(f, index=False)
-    with pytest.raises(ValueError, match=r"Spectral column '1000' of .*spectra_ AT \.csv"):
+    # The file's line is named: header, row 0 (line 2), row 1 (line 3).
+    with pytest.raises(ValueError,
+                       match=r"Spectral column '1000' of .*spectra_ AT \.csv.* 'n/a\?' at line 3"):
         load_lucas(tmp_path / "lucas")
     df.drop(columns=["1000"]).to_csv(f, index=False)
     with pytest.raises(ValueError, match="different wavelength axis"):
@@ -115,7 +117,11 @@ def test_lucas_malformed_files(tmp_path):
     props.loc[2, "OC"] = "twelve"
     props.to_csv(p, index=False)
     pd.read_csv(tmp_path / "lucas" / "spectra_ FR .csv").to_csv(f, index=False)
-    with pytest.raises(ValueError, match=r"Column 'OC' of .*LUCAS_Topsoil_2015.* 'twelve'"):
+    with pytest.raises(ValueError, match=r"Column 'OC' of .*LUCAS_Topsoil_2015.* 'twelve' at row"):
+        load_lucas(tmp_path / "lucas")
+    props.loc[2, "OC"] = "inf"
+    props.to_csv(p, index=False)
+    with pytest.raises(ValueError, match=r"Column 'OC' of .*LUCAS_Topsoil_2015.* infinite value"):
         load_lucas(tmp_path / "lucas")
     with pytest.raises(FileNotFoundError):
         load_lucas(tmp_path / "nowhere")
