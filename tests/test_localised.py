@@ -76,7 +76,7 @@ def _expected(estimator):
     return {"check_estimators_overwrite_params": _HASH}
 
 
-@parametrize_with_checks([LocalisedRegressor(_check_source(), cv=3, fine_tune={"max_epochs": 2})],
+@parametrize_with_checks([LocalisedRegressor(_check_source(), cv=2, fine_tune={"max_epochs": 2})],
                          expected_failed_checks=_expected)
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
@@ -286,6 +286,9 @@ def test_member_errors(split, cnn_source):
         LocalisedRegressor(pls, members=["fine_tuned"]).fit(X, Y)
     with pytest.raises(ValueError, match="unfitted"):
         LocalisedRegressor(make_source_model(), members=["plsr"]).fit(X, Y)
+    with pytest.raises(ValueError, match="leave them out"):
+        LocalisedRegressor(cnn_source, members=["fine_tuned"],
+                           fine_tune={"random_state": 1}).fit(X, Y)
     with pytest.raises(ValueError, match="n_features = 3"):
         LocalisedRegressor(cnn_source, members=["source"]).fit(X.to_numpy()[:, :3], Y)
 

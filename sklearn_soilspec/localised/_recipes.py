@@ -95,6 +95,11 @@ def fine_tune_params(cnn, n_train, overrides):
     if getattr(cnn, "domain_standardized_", False) and not _per_domain_api():
         # Before `standardize`, the local fit had to ask for local scaling.
         params["domain_standardize"] = True
+    reserved = sorted({"warm_start_from", "random_state"} & set(overrides or {}))
+    if reserved:
+        raise ValueError(
+            f"fine_tune sets {reserved}, which LocalisedRegressor sets itself (the source, "
+            "and seeds drawn from its random_state): leave them out.")
     params.update(overrides or {})
     return params
 

@@ -37,6 +37,10 @@ from ._recipes import (
 
 __all__ = ["LocalisedRegressor"]
 
+# A Gaussian process costs n^3: beyond this many local rows "auto" leaves the
+# GPs out (PLSR and the transfer candidates have the data they need by then).
+_GP_MAX_ROWS = 3000
+
 
 class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     """Localise a global model with a few local samples, never worse than the best simple choice.
@@ -107,7 +111,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     members : "auto" or list of str, default="auto"
         Candidates to weigh. ``"auto"``: all of them that apply (the transfer
         ones need a source that can take the local spectra, the library ones
-        a library).
+        a library; the Gaussian processes are left out above 3,000 local
+        rows, their cost growing as n^3). What was left out and why is in
+        ``skipped_``.
     cv : int, default=5
         Folds of the cross-fitting, K = min(cv, n_samples), shuffled.
     n_seeds : int, default=1
@@ -164,6 +170,10 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         The local spectral axis.
     source_ : fitted estimator
         The source model (loaded once when ``source`` is a path).
+    skipped_ : dict of str -> str
+        Candidates of ``"auto"`` that were left out, and why.
+    failures_ : dict of str -> list of (int, str)
+        Fold fits that failed (fold index and message), by candidate.
 
     See Also
     --------
@@ -362,7 +372,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         n_feat = self.n_features_in_ if self.wavelengths_ is None else len(self.wavelengths_)
         for name, est in local_estimators(n_feat, self.pls_components,
                                           self.random_state).items():
-            if name in requested:
+            if name in requested and auto and name.startswith("gpr") and n > _GP_MAX_ROWS:
+                self.skipped_[name] = f"more than {_GP_MAX_ROWS} local rows (cost grows as n^3)"
+            elif name in requested:
                 members[name] = LocalMember(est, self.wavelengths_)
         lib_members = [m for m in ("mbl", "spiked_plsr") if m in requested]
         if lib_members and self.library is not None:
