@@ -154,6 +154,8 @@ def check_output_path(path, inputs=(), overwrite=False, option="--out"):
     ValueError: --out 'in.csv' is also an input file; writing it would destroy the input. Choose another output file.
     """
     path = os.fspath(path)
+    if not path.strip():
+        raise ValueError(f"{option} is empty; give a file name.")
     for source in inputs:
         if source is not None and _same_file(path, os.fspath(source)):
             raise ValueError(
@@ -194,6 +196,8 @@ def check_report_folder(folder, inputs=(), overwrite=False, option="--out"):
         The earlier report's files found in ``folder`` (empty for a new one).
     """
     folder = os.fspath(folder)
+    if not folder.strip():
+        raise ValueError(f"{option} is empty; give a folder name.")
     for source in inputs:
         if source is not None and _same_file(folder, os.fspath(source)):
             raise ValueError(f"{option} {folder!r} is an input; choose another report folder.")

@@ -17,6 +17,8 @@ import os
 import sys
 import warnings
 
+from ._cli_checks import check_device, load_model_file, model_unit
+
 __all__ = ["main"]
 
 # Three LimeSoDa vis-NIR sites of different sizes, instruments and soils;
@@ -60,7 +62,7 @@ def main(argv=None):
         with warnings.catch_warnings():
             # A warning about the user's data is part of the output: one line each.
             warnings.showwarning = _show_warning
-            _check_device(getattr(args, "device", "cpu"))
+            check_device(getattr(args, "device", "cpu"))
             return args.run(args) or 0
     except (ValueError, TypeError, KeyError, OSError, ImportError, _UsageError) as exc:
         return _fail(exc)
@@ -86,35 +88,6 @@ def _fail(exc):
     line = " ".join([str(text), *(f"({n})" for n in notes)]).replace("\n", " ")
     print(f"soilspec: error: {line}", file=sys.stderr)
     return 2
-
-
-def _check_device(text):
-    """A usable torch device, before any data are read or models built."""
-    if text == "cpu":
-        return
-    import torch
-
-    try:
-        device = torch.device(text)
-    except (RuntimeError, TypeError, ValueError):
-        raise _UsageError(
-            f"--device {text!r} is not a torch device; use cpu, cuda, cuda:N or mps"
-        ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise _UsageError(
-                f"--device {text}: no CUDA GPU is available (torch.cuda.is_available() is "
-                "False); use --device cpu, or install a CUDA build of torch on a GPU machine"
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise _UsageError(
-                f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) here; "
-                f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise _UsageError(f"--device {text}: MPS is not available here; use --device cpu")
-    elif device.type != "cpu":
-        raise _UsageError(f"--device {text!r}: only cpu, cuda and mps are supported")
 
 
 # -- parser ---------------------------------------------------------------------
@@ -190,12 +163,14 @@ def _build_parser():
         description="Start from a saved model (warm_start_from), freeze its early layers "
                     "and train on the local samples of a CSV; save the localised model.",
     )
-    p.add_argument("model", help="model file (.soilspec, or a joblib file of a fitted Pipeline)")
+    p.add_argument("model", help="model file (.soilspec; a joblib file of a fitted Pipeline "
+                                       "with --allow-pickle)")
     p.add_argument("csv",
                    help="local samples: wavelength-named spectral columns and property columns")
     p.add_argument("--targets", nargs="+", metavar="PROPERTY",
                    help="property columns (default: every numeric non-spectral column)")
-    p.add_argument("--id-column", help="sample id column of the CSV")
+    p.add_argument("--id-column", help="sample id column of the CSV (default: one named "
+                                        "like id, sample or sample_id)")
     p.add_argument("--freeze", default="features",
                    help="layers kept fixed: features, shared, none, or a number of "
                         "convolution blocks (default: features)")
@@ -213,9 +188,12 @@ def _build_parser():
         description="Predict soil properties for every spectrum of a CSV file. Spectra on "
                     "another wavelength grid are interpolated onto the model's.",
     )
-    p.add_argument("model", help="model file (.soilspec, or a joblib file of a fitted model)")
+    p.add_argument("model", help="model file (.soilspec; a joblib file of a fitted model "
+                                       "with --allow-pickle)")
     p.add_argument("csv", help="spectra: wavelength-named columns, one row per sample")
-    p.add_argument("--id-column", help="sample id column, copied to the output")
+    p.add_argument("--id-column", help="sample id column, copied to the output (default: "
+                                        "one named like id, sample or sample_id, else the "
+                                        "row number)")
     p.add_argument("--out", default="predictions.csv", help="output CSV (default: predictions.csv)")
     _add_overwrite(p)
     _add_pickle(p)
@@ -235,7 +213,8 @@ def _add_data_options(p):
                    help="properties to model (default: OC pH clay; CSV: every numeric "
                         "non-spectral column)")
     g.add_argument("--group-column", help="CSV: column holding the domain (site, country)")
-    g.add_argument("--id-column", help="CSV: sample id column")
+    g.add_argument("--id-column", help="CSV: sample id column (default: one named like id, "
+                                        "sample or sample_id)")
     _add_csv_options(g, only_csv=True)
 
 
@@ -342,60 +321,12 @@ def load_library(args):
     return library
 
 
-_PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-
-
-def _load_model(path, device, allow_pickle=False):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No such model file: {path!r}")
-    if not path.lower().endswith(_PICKLE_SUFFIXES):
-        from .transfer import load_model
-
-        return load_model(path, device=device)
-    if not allow_pickle:
-        raise _UsageError(
-            f"{path} is a pickle (joblib) file, which can run any code when loaded; pass "
-            "--allow-pickle if you trust its source, or share models as .soilspec files "
-            "(save_model)")
-    print(f"soilspec: warning: loading the pickle file {path}: pickle files can run any "
-          "code; do this only for files you trust", file=sys.stderr)
-    import joblib
-
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling raises anything the file asks for
-        raise ValueError(
-            f"{path}: not a readable joblib file ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
-    if not (hasattr(model, "predict") and hasattr(model, "get_params")):
-        raise ValueError(
-            f"{path}: holds a {type(model).__name__}, not a fitted scikit-learn model "
-            "(an estimator or Pipeline with predict)")
-    from sklearn.utils.validation import check_is_fitted
-
-    final = model.steps[-1][1] if hasattr(model, "steps") else model
-    try:
-        check_is_fitted(final)
-    except Exception:  # NotFittedError, or a TypeError for a non-estimator
-        raise ValueError(f"{path}: the {type(final).__name__} in it is not fitted") from None
-    return model
-
-
-def _model_unit(path):
-    """The unit stored in a .soilspec file, or None."""
-    if path.lower().endswith(_PICKLE_SUFFIXES):
-        return None
-    from .transfer import read_metadata
-
-    return read_metadata(path).get("unit")
-
-
 def _read_csv(args, path, targets=None, id_column=None):
     """A CSV of the fine-tune/predict commands, checked against the model's unit."""
     from .datasets import load_spectral_csv
 
     options = _csv_options(args)
-    unit = _model_unit(args.model)
+    unit = model_unit(args.model)
     if unit and unit != options["unit"]:
         raise ValueError(
             f"{args.model} was trained on spectra in {unit} but {path} is read in "
@@ -519,7 +450,7 @@ def _fine_tune(args):
     from ._io import check_output_path
 
     check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
-    source = _load_model(args.model, args.device, args.allow_pickle)
+    source = load_model_file(args.model, args.device, args.allow_pickle)
     local = _read_csv(args, args.csv, targets=args.targets, id_column=args.id_column)
     if not local.target_names:
         raise ValueError(
@@ -578,7 +509,7 @@ def _predict(args):
     from ._io import atomic_write, check_output_path
 
     check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
-    model = _load_model(args.model, args.device, args.allow_pickle)
+    model = load_model_file(args.model, args.device, args.allow_pickle)
     library = _read_csv(args, args.csv, targets=[], id_column=args.id_column)
     pred = np.asarray(model.predict(_spectra_for(model, library)), dtype=np.float64)
     pred = pred.reshape(pred.shape[0], -1)

@@ -81,7 +81,7 @@ def test_an_input_under_another_name_is_still_an_input(files, tmp_path, capsys):
 
 @pytest.mark.parametrize("target", ["library", "model"])
 def test_fine_tune_refuses_to_write_onto_an_input(target, files, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_load_model", _must_not_be_called)
+    monkeypatch.setattr(cli, "load_model_file", _must_not_be_called)
     before = files[target].read_bytes()
     code, io = _run(["fine-tune", files["model"], files["library"], "--out", files[target]],
                     capsys)
@@ -118,6 +118,8 @@ def test_outputs_are_checked_before_training(files, tmp_path, monkeypatch, capsy
         (["train-global", "--out", tmp_path], "is a folder"),
         (["localise", "--out", files["library"]], "is a file, not a folder"),
         (["localise", "--out", tmp_path / "no" / "such"], "does not exist"),
+        (["train-global", "--out", ""], "--out is empty"),
+        (["localise", "--out", " "], "--out is empty"),
     ]:
         code, io = _run(argv, capsys)
         _one_line_error(code, io, message)
@@ -273,7 +275,7 @@ _COMMANDS = {
 def test_bad_devices_fail_up_front(command, device, message, files, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(cli, "load_library", _must_not_be_called)
-    monkeypatch.setattr(cli, "_load_model", _must_not_be_called)
+    monkeypatch.setattr(cli, "load_model_file", _must_not_be_called)
     argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in _COMMANDS[command]]
     code, io = _run([*argv, "--device", device], capsys)
     _one_line_error(code, io, message)
