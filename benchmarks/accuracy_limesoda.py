@@ -30,12 +30,11 @@ import pandas as pd
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import sklearn  # noqa: E402
 import torch  # noqa: E402
 
 from sklearn_soilspec.datasets import load_limesoda_spectra  # noqa: E402
-from sklearn_soilspec.experiments import LocalisationExperiment, ModelSpec  # noqa: E402
-from sklearn_soilspec.experiments import _fitting  # noqa: E402
-from sklearn_soilspec.experiments._spec import param_ending  # noqa: E402
+from sklearn_soilspec.experiments import LocalisationExperiment  # noqa: E402
 from sklearn_soilspec.experiments import default_models, paired_rmse_test  # noqa: E402
 
 REFERENCE = "plsr_tuned"  # the local PLSR every recipe must beat
@@ -52,29 +51,6 @@ CURVE_MODELS = ("plsr_local", "plsr_tuned", "cnn_local", "cnn_global", "cnn_glob
                 "blend_transfer_plsr", "blend_ensemble_plsr", "blend_transfer_plsr_cv",
                 "gpr_local", "gpr_local_d2", "blend_ensemble_gpr_plsr",
                 "blend_ensemble_gpr_d1d2_plsr", "blend_crossfit_gpr_plsr_cv", GUARD)
-
-
-# -- runner support ---------------------------------------------------------------
-# Global fits are cached per site, so that the size curve, which runs each
-# (site, size, fold) on its own, trains each global model once. The runner
-# hands the site labels to every global model whose fit takes `groups`; here
-# only per-domain standardisation (`domain_standardize`) gets them, so the
-# global PLSR keeps the shuffled inner CV these results were measured with.
-_GLOBAL_CACHE = {}
-_original_fit = _fitting._fit
-
-
-def _fit_with_domains(est, X, Y, name, domain, repeat=None, groups=None):
-    if repeat is not None:
-        return _original_fit(est, X, Y, name, domain, repeat, groups)
-    key = (name, domain, len(X))
-    if key not in _GLOBAL_CACHE:
-        groups = groups if param_ending(est, "domain_standardize") is not None else None
-        _GLOBAL_CACHE[key] = _original_fit(est, X, Y, name, domain, groups=groups)
-    return _GLOBAL_CACHE[key]
-
-
-_fitting._fit = _fit_with_domains
 
 
 # -- data and models ----------------------------------------------------------------
@@ -97,12 +73,17 @@ def select_folds(lib, folds):
 
 
 def models(args, names):
-    m = default_models(fast=not args.full, random_state=args.seed, recipes=True,
-                       n_ensemble=args.n_ensemble, max_epochs=args.epochs)
-    keep = [n for n in names if n in m]
     # Sources come along with the transfer models that need them.
-    keep += [m[n].source for n in keep if m[n].source and m[n].source not in keep]
-    return {n: m[n] for n in m if n in keep}
+    m = default_models(fast=not args.full, random_state=args.seed, recipes=True,
+                       n_ensemble=args.n_ensemble, max_epochs=args.epochs, names=names)
+    if "plsr_global" in m:
+        # The site labels reach every global model that requests them (the
+        # per-site standardised CNN needs them); the global PLSR declines
+        # them, keeping the shuffled inner CV these results were measured
+        # with rather than folds by site.
+        with sklearn.config_context(enable_metadata_routing=True):
+            m["plsr_global"].estimator.named_steps["pls"].set_fit_request(groups=False)
+    return m
 
 
 # -- tables -------------------------------------------------------------------------------
@@ -184,9 +165,16 @@ def worst_pairs(cells, names):
 
 
 # -- size curve ------------------------------------------------------------------------
-def size_curve(lib, args, sizes, sites, folds):
+def size_curve(exp, lib, args, sizes, sites, folds):
+    """Predictions of every (site, fold, size) run, each a run of its own.
+
+    ``exp`` caches its global fits (``cache_global=True``): every run of a
+    site has the same global library, so each global model is trained once
+    per site (and the main experiment's fits are reused).
+    """
     rng = np.random.default_rng(args.seed)
     specs = models(args, [n for n in CURVE_MODELS if n in args.models])
+    exp.set_params(models=specs, split="folds", min_domain_size=2, verbose=0)
     rows = []
     groups = np.asarray(lib.groups)
     f_all = np.asarray(lib.folds, dtype=float)
@@ -200,12 +188,11 @@ def size_curve(lib, args, sizes, sites, folds):
                     continue
                 train = rng.choice(pool, n, replace=False)
                 keep = np.sort(np.r_[np.flatnonzero(groups != site), test, train])
-                sub = lib.subset(keep).as_frame()
-                local_ids = np.asarray(sub.sample_ids)[np.asarray(sub.groups) == site]
-                tests = [np.flatnonzero(np.isin(local_ids, lib.sample_ids[test]))]
-                # The runner's unit of work: one domain, our own test rows.
-                part = _fitting.run_domain(sub, site, specs, tests, verbose=0)
-                p = part["predictions"]
+                sub = lib.subset(keep)
+                # One held-out fold: the test rows; the n training rows and
+                # the global library have no fold id, so they only train.
+                sub.folds = np.where(np.isin(sub.sample_ids, lib.sample_ids[test]), 1.0, np.nan)
+                p = exp.set_params(target_domains=[site]).run(sub).predictions
                 p["size"], p["fold"] = n, fold
                 rows.append(p)
     preds = pd.concat(rows, ignore_index=True)
@@ -275,7 +262,8 @@ def main(argv=None):
         args.models = [m for m in args.models
                        if m not in (GUARD, "blend_crossfit_gpr_plsr_cv", "blend_transfer_plsr_cv")]
     specs = models(args, args.models)
-    exp = LocalisationExperiment(models=specs, target_domains=sites, split="folds", verbose=1)
+    exp = LocalisationExperiment(models=specs, target_domains=sites, split="folds", verbose=1,
+                                 cache_global=True)
     res = exp.run(select_folds(load(args.kind, args.sites), folds))
     t_main = time.perf_counter() - t0
 
@@ -299,7 +287,8 @@ def main(argv=None):
     sizes = [int(s) for s in args.sizes.split(",") if s]
     curve = None
     if sizes:
-        preds = size_curve(lib, args, sizes, sites, [int(f) for f in args.curve_folds.split(",")])
+        preds = size_curve(exp, lib, args, sizes, sites,
+                           [int(f) for f in args.curve_folds.split(",")])
         curve = curve_table(preds)
         curve.to_csv(out / f"{stem}_size_curve.csv")
     wall = time.perf_counter() - t0
