@@ -1,6 +1,5 @@
 """Fitting every model of one target domain: the unit of parallel work."""
 
-import inspect
 import time
 
 import numpy as np
@@ -9,13 +8,7 @@ from sklearn import config_context
 from sklearn.pipeline import Pipeline
 
 from ._per_target import PerTargetRegressor
-from ._spec import (
-    final_estimator,
-    final_prefix,
-    param_ending,
-    requests_groups,
-    with_verbosity,
-)
+from ._spec import param_ending, requests_groups, with_verbosity
 
 __all__ = ["run_domain"]
 
@@ -136,8 +129,7 @@ def _fit(est, X, Y, name, domain, repeat=None, groups=None):
             # them, through Pipelines and the per-target wrapper.
             with config_context(enable_metadata_routing=True):
                 return est.fit(X, y, groups=groups)
-        key = None if groups is None else _legacy_groups_key(est)
-        return est.fit(X, y, **({} if key is None else {key: groups}))
+        return est.fit(X, y)
     except Exception as exc:
         # A note, not a new exception: the caller still sees the original type
         # (ValueError for bad data) and learns which fit failed.
@@ -145,19 +137,6 @@ def _fit(est, X, Y, name, domain, repeat=None, groups=None):
             where = f"domain {domain!r}" + ("" if repeat is None else f", repeat {repeat}")
             exc.add_note(f"while fitting model {name!r} on {where}")
         raise
-
-
-# TEMPORARY (remove once every estimator of the package requests groups by
-# metadata routing): an estimator still marked by the old ``_nan_targets``
-# attribute gets groups when its fit signature takes them, as before routing.
-def _legacy_groups_key(est):
-    inner = est.estimator if isinstance(est, PerTargetRegressor) else est
-    final = final_estimator(inner)
-    if getattr(type(final), "_nan_targets", None) is None:
-        return None
-    if "groups" not in inspect.signature(final.fit).parameters:
-        return None
-    return final_prefix(inner) + "groups"
 
 
 def _predict(est, X, n_targets):

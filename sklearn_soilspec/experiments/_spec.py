@@ -157,15 +157,6 @@ def final_estimator(est):
     return est
 
 
-def final_prefix(est):
-    """The ``step__`` prefix that routes a fit parameter to the final estimator."""
-    prefix = ""
-    while isinstance(est, Pipeline):
-        name, est = est.steps[-1]
-        prefix += f"{name}__"
-    return prefix
-
-
 def param_ending(est, suffix):
     """Name of the (nested) parameter ending in ``suffix``, shortest first, or None."""
     names = [k for k in est.get_params(deep=True) if k == suffix or k.endswith("__" + suffix)]
