@@ -53,6 +53,9 @@ def _spectral(*extra_header):
     ("OC,450,500,600,700,800\n", "has a header but no samples"),
     ("OC,600,2000,4000\n1,0.9,0.8,0.7\n", "pass unit='cm-1' (soilspec: --unit cm-1)"),
     ("OC,4000cm-1,3000cm-1\n1,0.9,0.8\n", "is in cm-1 but unit='nm'"),
+    ("OC,450,500,600,700,800\n0,1," + ROW + "\n1,2," + ROW + "\n",
+     "have 7 fields but its header names 6; a column name is missing"),
+    ("OC,450,500,600,700,800\n1,0.9,0.8\n", "names 6 columns but the rows have 3 fields"),
 ])
 def test_bad_files_name_the_problem(text, message):
     with pytest.raises(ValueError) as info:
@@ -90,6 +93,18 @@ def test_only_wavelength_headers_are_spectra():
     lib = load_spectral_csv(_csv(header, "30,10,1.2," + ROW), as_frame=False)
     assert lib.wavelengths.tolist() == WL
     assert lib.target_names == ["sand_2000um", "depth10", "OC"]
+
+
+def test_trailing_separators_and_unnamed_index_columns():
+    # Excel's trailing separators, and the unnamed index DataFrame.to_csv writes.
+    lib = load_spectral_csv(io.StringIO("OC,450,500,600,700,800,\n1," + ROW + ",\n"))
+    assert lib.target_names == ["OC"] and lib.X.shape == (1, 5)
+    lib = load_spectral_csv(io.StringIO(",OC,450,500,600,700,800\n7,1," + ROW + "\n"),
+                            as_frame=False)
+    assert lib.target_names == ["OC"] and lib.sample_ids.tolist() == ["7"]
+    lib = load_spectral_csv(io.StringIO("OC,,450,500,600,700,800\n1,5," + ROW + "\n"))
+    assert lib.target_names == ["OC"]
+    assert any("'Unnamed: 1' has no name" in c for c in lib.conversions)
 
 
 def test_a_text_only_column_is_metadata_and_noted():
@@ -195,7 +210,8 @@ def test_random_headers(extra):
     rows = [["1"] * len(extra) + ROW.split(",")]
     lib = _check(_to_text(header, rows))
     if lib is not None:
-        assert len({h.strip() for h in header}) == len(header), "duplicates must be refused"
+        named = [h.strip() for h in header if h.strip()]  # unnamed ones are told apart
+        assert len(set(named)) == len(named), "duplicates must be refused"
         if "sand_2000um" in extra:
             assert 2000.0 not in lib.wavelengths
         if "var0" in extra:

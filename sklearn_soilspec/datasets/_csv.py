@@ -41,6 +41,10 @@ def _is_id_name(column):
     return re.sub(r"[\s.\-]+", "_", column.strip().lower()) in _ID_NAMES
 
 
+def _is_unnamed(column):
+    return re.fullmatch(r"Unnamed: \d+", column) is not None
+
+
 def _axis_value(column):
     m = _WAVE_NAME.match(column)
     # A unit suffix ("4000 cm-1") holds a number that is not the wavenumber.
@@ -89,13 +93,13 @@ def _read(path, name, sep, decimal):
     try:
         raw = pd.read_csv(source(), header=None, nrows=1, sep=sep, dtype=str,
                           keep_default_na=False)
-        df = pd.read_csv(source(), low_memory=False, sep=sep, decimal=decimal)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{name!r} is empty: no header line with column names.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"Cannot read {name!r} as CSV: {first}") from None
-    header = [str(c).strip() for c in raw.iloc[0].tolist()] if len(raw) else []
+        raise ValueError(f"Cannot read {name!r} as CSV: {_first_line(exc)}") from None
+    header = [str(c).strip() for c in raw.iloc[0].tolist()]
+    while len(header) > 1 and not header[-1]:
+        header = header[:-1]  # a trailing separator on the header line
     if len(header) == 1 and sep == ",":
         for other, word in ((";", "semicolons"), ("\t", "tabs")):
             if other in header[0]:
@@ -105,6 +109,27 @@ def _read(path, name, sep, decimal):
                     f"sep={shown} (soilspec: --sep {shown}), and decimal=',' if the numbers "
                     "use decimal commas."
                 )
+    try:
+        # The body without a header: pandas never makes a column the index
+        # (it would when rows have one field more than the header names).
+        df = pd.read_csv(source(), header=None, skiprows=1, low_memory=False, sep=sep,
+                         decimal=decimal)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{name!r} has a header but no samples (rows).") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"Cannot read {name!r} as CSV: {_first_line(exc)}") from None
+    if df.shape[1] > len(header):
+        if df.iloc[:, len(header):].notna().any().any():
+            raise ValueError(
+                f"The rows of {name!r} have {df.shape[1]} fields but its header names "
+                f"{len(header)}; a column name is missing from the first line.")
+        df = df.iloc[:, :len(header)]  # trailing separators on the data lines
+    elif df.shape[1] < len(header):
+        raise ValueError(
+            f"The header of {name!r} names {len(header)} columns but the rows have "
+            f"{df.shape[1]} fields; check the separator and the last columns.")
+    # pandas' names for unnamed columns (an index written by DataFrame.to_csv).
+    header = [c or f"Unnamed: {i}" for i, c in enumerate(header)]
     seen, dup = set(), []
     for c in header:
         if c in seen and c not in dup:
@@ -117,8 +142,13 @@ def _read(path, name, sep, decimal):
         )
     if not len(df):
         raise ValueError(f"{name!r} has a header but no samples (rows).")
-    df.columns = header if len(header) == df.shape[1] else [str(c).strip() for c in df.columns]
+    df.columns = header
     return df
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _classify(df, rest, name, bad_values, conversions):
@@ -131,6 +161,9 @@ def _classify(df, rest, name, bad_values, conversions):
     targets = []
     for c in rest:
         if _is_id_name(c):
+            continue
+        if _is_unnamed(c):
+            conversions.append(f"Column {c!r} has no name: not read as a property.")
             continue
         values, bad = parse_property(df[c].to_numpy())
         if bad.any() and not np.isfinite(values).any() and not np.isinf(
@@ -241,7 +274,9 @@ def load_spectral_csv(
             raise ValueError(f"{what}={col!r} is not a column of {name!r}; it has {cols[:8]}.")
     conversions = []
     if id_column is None:
+        # An unnamed first column is the index DataFrame.to_csv writes.
         named = [c for c in cols if _is_id_name(c) and c != group_column]
+        named += [c for c in cols[:1] if _is_unnamed(c)]
         if named:
             id_column = named[0]
     if isinstance(spectral_columns, str) and spectral_columns == "auto":
