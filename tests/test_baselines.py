@@ -250,6 +250,16 @@ def test_spiking_repeats_rows_for_pls_and_rounds_explicitly(rng):
     assert rounded.spike_weight_ == 3.0
 
 
+def test_spiking_keeps_copies_in_one_fold_of_a_pipeline_pls_cv(rng):
+    X, y, groups = _spiking_data(rng)
+    inner = make_pipeline(FunctionTransformer(), PLSRegressionCV(5, random_state=0))
+    model = SpikedRegressor(inner, spike_weight=3, local_domain="farm").fit(X, y, groups=groups)
+    direct = SpikedRegressor(PLSRegressionCV(5, random_state=0), spike_weight=3,
+                             local_domain="farm").fit(X, y, groups=groups)
+    # The same row-index groups reach the PLS inside the Pipeline.
+    np.testing.assert_allclose(model.estimator_[-1].cv_rmse_, direct.estimator_.cv_rmse_)
+
+
 class _GroupSpy(RegressorMixin, BaseEstimator):
     def fit(self, X, y, groups=None):
         self.groups_ = groups

@@ -4,9 +4,11 @@ import warnings
 from numbers import Real
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import (
     _num_samples,
     check_array,
@@ -66,7 +68,8 @@ class SpikedRegressor(MissingTargetsMixin, MetaEstimatorMixin, RegressorMixin, B
     Notes
     -----
     When rows are repeated and the estimator's ``fit`` takes ``groups`` (as
-    :class:`PLSRegressionCV` does), every row's index is passed as its group,
+    :class:`PLSRegressionCV` does, also as the last step of a Pipeline, whose
+    step requests them), every row's index is passed as its group,
     so an inner cross-validation keeps all copies of a local row in the same
     fold; without this, copies of a row would be both fitted and validated on,
     and too many components would look best.
@@ -173,10 +176,16 @@ class SpikedRegressor(MissingTargetsMixin, MetaEstimatorMixin, RegressorMixin, B
             )
         self.spike_weight_, self.spike_method_ = float(copies), "repeat"
         rows = np.concatenate([np.arange(n), np.repeat(np.flatnonzero(local), copies - 1)])
-        fit_params = {}
-        if has_fit_parameter(self.estimator_, "groups"):
-            fit_params["groups"] = rows
-        self.estimator_.fit(_safe_indexing(X, rows), _safe_indexing(y, rows), **fit_params)
+        Xr, yr = _safe_indexing(X, rows), _safe_indexing(y, rows)
+        if "groups" in get_routing_for_object(self.estimator_).consumes("fit", ["groups"]):
+            # A Pipeline (or other router) whose step requests groups, e.g. a
+            # PLSRegressionCV after preprocessing: routing delivers them.
+            with config_context(enable_metadata_routing=True):
+                self.estimator_.fit(Xr, yr, groups=rows)
+        elif has_fit_parameter(self.estimator_, "groups"):
+            self.estimator_.fit(Xr, yr, groups=rows)
+        else:
+            self.estimator_.fit(Xr, yr)
         return self
 
     def predict(self, X):
