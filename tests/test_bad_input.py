@@ -63,6 +63,18 @@ def test_bad_files_name_the_problem(text, message):
     assert message in str(info.value)
 
 
+def test_spreadsheets_and_other_encodings_are_named(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("id,Teneur,450,500\n5,1,0.9,0.8\n".replace("Teneur", "Ton\xe9").encode(
+        "latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8 text .*save the file as CSV UTF-8"):
+        load_spectral_csv(latin)
+    book = tmp_path / "lab.xlsx"
+    book.write_bytes(b"PK\x03\x04")
+    with pytest.raises(ValueError, match="is a spreadsheet, not a CSV file; export it as CSV"):
+        load_spectral_csv(book)
+
+
 def test_a_text_cell_can_be_read_as_missing_with_a_warning():
     text = _csv(_spectral("OC", "clay"), "1.2,x," + ROW, "1.0,3," + ROW, "1.1,?," + ROW)
     with pytest.warns(UserWarning, match=r"Column 'clay' .*: 2 non-numeric or infinite cells "

@@ -89,6 +89,9 @@ def _read(path, name, sep, decimal):
             raise FileNotFoundError(f"No such file: {os.fspath(path)!r}.")
         if os.path.isdir(path):
             raise ValueError(f"{name!r} is a folder; give a CSV file.")
+        if name.lower().endswith((".xlsx", ".xls", ".ods")):
+            raise ValueError(f"{name!r} is a spreadsheet, not a CSV file; export it as CSV "
+                             "(UTF-8) first.")
         source = lambda: path  # noqa: E731
     try:
         raw = pd.read_csv(source(), header=None, nrows=1, sep=sep, dtype=str,
@@ -147,6 +150,9 @@ def _read(path, name, sep, decimal):
 
 
 def _first_line(exc):
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"it holds bytes that are not UTF-8 text (such as "
+                f"{exc.object[exc.start:exc.start + 1]!r}); save the file as CSV UTF-8")
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
