@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_soilspec.datasets import make_spectra
 from sklearn_soilspec.neural import SpectralCNNRegressor
-from sklearn_soilspec.neural import _regressor
+from sklearn_soilspec.neural import _predict
 from sklearn_soilspec.preprocessing import SNV, SavitzkyGolay, Spectrogram, WavelengthResampler
 
 torch.set_num_threads(1)
@@ -73,7 +73,7 @@ def test_transform_temporaries_do_not_grow_with_the_library(make, lucas_like):
     assert large <= 1.25 * small + 2**20, (small, large)
 
 
-class _RecordingLoader(_regressor.TensorBatchLoader):
+class _RecordingLoader(_predict.TensorBatchLoader):
     seen = []
 
     def __iter__(self):
@@ -85,7 +85,7 @@ class _RecordingLoader(_regressor.TensorBatchLoader):
 @pytest.fixture
 def recording_loader(monkeypatch):
     _RecordingLoader.seen = []
-    monkeypatch.setattr(_regressor, "TensorBatchLoader", _RecordingLoader)
+    monkeypatch.setattr(_predict, "TensorBatchLoader", _RecordingLoader)
     return _RecordingLoader.seen
 
 

@@ -41,14 +41,10 @@ from ._resolve import as_source
 from ._source import SourceModel
 
 __all__ = [
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
     "SourceModel",
     "TransferSelector",
-    "WarmStart",
     "as_source",
     "load_model",
-    "plan_warm_start",
     "read_metadata",
     "read_source",
     "save_model",

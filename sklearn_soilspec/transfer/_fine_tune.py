@@ -26,8 +26,6 @@ import numpy as np
 import torch
 from skorch.callbacks import Freezer, Unfreezer
 
-from ..neural._modules import module_config
-from ..neural._scaling import fit_x_scaler, nan_scaler, shrunk_target_scaler
 
 __all__ = [
     "WarmStart",
@@ -81,6 +79,8 @@ def check_compatible(source, architecture, module_params, input_shape, wavelengt
         not named by wavelength (then a source that knows its grid warns that
         the grid could not be checked).
     """
+    from ..neural._modules import module_config  # deferred: see SourceModel.build_module
+
     if architecture != source.architecture:
         raise ValueError(
             f"The source model is a {source.architecture!r} network but "
@@ -174,6 +174,8 @@ def plan_warm_start(source, target_names, X, Y, *, reset_heads=False,
     -------
     plan : WarmStart
     """
+    from ..neural._scaling import fit_x_scaler, nan_scaler, shrunk_target_scaler
+
     carried = [] if reset_heads else [n for n in target_names if n in source.target_names]
     new = [n for n in target_names if n not in carried]
     if not carried and not reset_heads:

@@ -29,6 +29,21 @@ def as_source(source):
     ------
     TypeError
         For anything else.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_soilspec.neural import SpectralCNNRegressor
+    >>> from sklearn_soilspec.preprocessing import SNV
+    >>> from sklearn_soilspec.transfer import as_source
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(40, 16)), rng.normal(size=40)
+    >>> net = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
+    ...                                           "head_units": 8}, max_epochs=1, random_state=0)
+    >>> source = as_source(make_pipeline(SNV(), net).fit(X, y))
+    >>> [name for name, _ in source.preprocessing]
+    ['snv']
     """
     if isinstance(source, SourceModel):
         return source

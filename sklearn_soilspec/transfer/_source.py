@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..neural._modules import build_module
-
 __all__ = ["SourceModel"]
 
 
@@ -54,6 +52,25 @@ class SourceModel:
         Fitted steps that came before the network in the source Pipeline.
     training_summary : dict, default={}
         Samples and domains the source was trained on.
+
+    See Also
+    --------
+    as_source : The source behind a model file or a fitted model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_soilspec.neural import SpectralCNNRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(40, 16)), rng.normal(size=40)
+    >>> net = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
+    ...                                           "head_units": 8},
+    ...                            max_epochs=1, random_state=0).fit(X, y)
+    >>> source = net.export_source()
+    >>> source.architecture, source.input_shape, source.target_names, source.standardize
+    ('conv1d', (16,), ['target_0'], 'pooled')
+    >>> source.build_module().heads["target_0"] is not None
+    True
     """
 
     architecture: str
@@ -75,6 +92,11 @@ class SourceModel:
 
     def build_module(self):
         """A torch module holding the source's weights (in eval mode)."""
+        # Deferred, as every import of the network package here: importing
+        # it runs its __init__, which imports the estimator, which imports
+        # this package.
+        from ..neural._modules import build_module
+
         module = build_module(self.architecture, self.input_shape, self.target_names,
                               self.module_config)
         try:
