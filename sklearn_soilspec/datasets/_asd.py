@@ -14,6 +14,7 @@ from ._instruments import (
     UnreadableFile,
     build_library,
     check_loader_args,
+    count,
     list_scan_files,
     read_scans,
     sample_id_rule,
@@ -145,7 +146,8 @@ def _read_one(path, raw, ASDFile):
     values = dn / ref
     if not np.all(np.isfinite(values)):
         raise UnreadableFile("its reflectance holds non-finite values")
-    instrument = f"{meta.instrument.name.replace('_INSTRUMENT', '')} {meta.instrumentNum}"
+    instrument = (f"ASD {meta.instrument.name.replace('_INSTRUMENT', '')} "
+                  f"(serial {meta.instrumentNum})")
     scan = Scan(path=path, axis=wl, values=values, unit="nm", measurement="reflectance",
                 instrument=instrument, source=f"{dtype} data", when=meta.when_datetime)
     if dtype == "RAW":
@@ -285,11 +287,11 @@ def load_asd(
                                  rule, on_error, "ASD")
     raw_scans = [s for s in scans if "raw DN / white reference" in s.remarks]
     if raw_scans:
-        notes.append(f"{len(raw_scans)} raw-DN files (data type RAW): reflectance = DN / the "
-                     "white reference stored in each file.")
+        notes.append(f"{count(len(raw_scans), 'raw-DN file')} (data type RAW): reflectance = "
+                     "DN / the white reference stored in the file.")
     saturated = [s for s in scans if any(r.startswith("saturated") for r in s.remarks)]
     if saturated:
-        msg = (f"{len(saturated)} ASD files flag detector saturation or a TEC alarm: "
+        msg = (f"{count(len(saturated), 'ASD file')} flag detector saturation or a TEC alarm: "
                + ", ".join(s.path for s in saturated[:5]) + "; they were read as they are.")
         warnings.warn(msg, UserWarning, stacklevel=2)
         notes.append(msg)

@@ -59,6 +59,12 @@ def few(items, k=5):
     return shown + (f", ... ({len(items)} in all)" if len(items) > k else "")
 
 
+def count(n, word):
+    """``'1 file'``, ``'3 files'``: a count for a message."""
+    n = int(n)
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def default_sample_id(name):
     """The sample id of a file name: the stem without a replicate counter.
 
@@ -135,8 +141,8 @@ def list_scan_files(path, name_pattern, what):
                 + (f"; it holds {len(others)} other files ({few(others, 3)})" if others else
                    " (it is empty)") + ". Give the folder of the scans, a glob or the files.")
         if others:
-            notes.append(f"{len(others)} file(s) in {path!r} not named like {what} files "
-                         f"were not read: {few(others)}.")
+            notes.append(f"{count(len(others), 'file')} in {path!r} not named like {what} files "
+                         f"not read: {few(others)}.")
         return files, missing, notes
     if _GLOB_CHARS.search(path) and not os.path.exists(path):
         files = sorted(p for p in glob.glob(path) if os.path.isfile(p))
@@ -176,7 +182,7 @@ def read_scans(files, missing, read_one, rule, on_error, what):
         p, why = problems[0]
         raise ValueError(
             f"Cannot read {p!r} as a {what} file: {why}"
-            + (f" ({len(problems)} files with problems)" if len(problems) > 1 else "")
+            + (f" ({count(len(problems), 'file')} with problems)" if len(problems) > 1 else "")
             + ". Remove it, or pass on_error='warn' to skip such files with a warning.")
     if not scans:
         raise ValueError(
@@ -256,7 +262,7 @@ def to_one_axis(scans, axis, notes):
             f"{'; ...' if len(bad) > 3 else ''}). Load each instrument's files separately, "
             "or pass axis= a grid that lies inside every file's range.")
     if moved:
-        notes.append(f"{len(moved)} of {len(scans)} scans linearly interpolated onto {ref}, "
+        notes.append(f"{len(moved)} of {count(len(scans), 'scan')} linearly interpolated onto {ref}, "
                      f"{_grid_note(target, unit)}: {few(os.path.basename(s.path) for s in moved)}.")
     return target, unit
 
@@ -281,7 +287,7 @@ def _one_measurement(scans, measurement, notes, what):
             for c in conv:
                 done[c] = done.get(c, 0) + 1
             s.measurement = measurement
-    notes.extend(f"{n} scans: {c}" for c, n in done.items())
+    notes.extend(f"{count(n, 'scan')}: {c}" for c, n in done.items())
     return measurement
 
 
@@ -312,9 +318,9 @@ def read_lab_table(lab, id_column, target_columns, group_column, sep, bad_values
     ids = df[id_column].astype("string").str.strip()
     no_id = ids.isna() | (ids == "")
     if no_id.any():
-        warnings.warn(f"{int(no_id.sum())} rows of {name!r} have no sample id in column "
+        warnings.warn(f"{count(no_id.sum(), 'row')} of {name!r} without a sample id in column "
                       f"{id_column!r}: not used.", UserWarning, stacklevel=4)
-        notes.append(f"Lab table: {int(no_id.sum())} rows without a sample id not used.")
+        notes.append(f"Lab table: {count(no_id.sum(), 'row')} without a sample id not used.")
         df, ids = df[~no_id.to_numpy()], ids[~no_id]
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
@@ -378,14 +384,14 @@ def average_scans(scans, tolerance, notes):
     if several.any():
         per = pd.Series(counts[several]).value_counts().sort_index()
         notes.append(
-            f"Replicate scans averaged: {int(counts[several].sum())} scans of "
-            f"{int(several.sum())} samples ("
-            + ", ".join(f"{n} samples with {c} scans" for c, n in per.items())
+            f"Replicate scans averaged: {count(counts[several].sum(), 'scan')} of "
+            f"{count(several.sum(), 'sample')} ("
+            + ", ".join(f"{count(n, 'sample')} with {c} scans" for c, n in per.items())
             + f"): {few([f'{i} ({c})' for i, c in zip(np.array(order)[several], counts[several])], 10)}.")
     flagged = np.flatnonzero(deviation > tolerance)
     if flagged.size:
         shown = few([f"{order[k]} ({deviation[k]:.0%})" for k in flagged])
-        msg = (f"{flagged.size} samples have replicate scans that disagree by more than "
+        msg = (f"{count(flagged.size, 'sample')} with replicate scans that disagree by more than "
                f"replicate_tolerance={tolerance:g} of the spectrum's range (largest deviation "
                f"from the sample mean): {shown}. They were averaged anyway; check for a "
                "mislabelled file or a bad scan.")
@@ -398,7 +404,7 @@ def _instrument_note(scans, notes):
     found = pd.Series([s.instrument for s in scans]).value_counts()
     if len(found) > 1:
         msg = ("The files come from " + str(len(found)) + " instruments ("
-               + ", ".join(f"{i}: {n} files" for i, n in found.items())
+               + ", ".join(f"{i}: {count(n, 'file')}" for i, n in found.items())
                + "); spectra of different instruments differ systematically, so a model "
                "trained on one may not transfer to the other.")
         warnings.warn(msg, UserWarning, stacklevel=4)
@@ -410,14 +416,14 @@ def build_library(scans, problems, notes, *, what, lab, id_column, target_column
                   as_frame, return_scans):
     """Scans (one per file) to a SpectralLibrary, reporting everything left out."""
     if problems:
-        msg = (f"{len(problems)} of {len(problems) + len(scans)} {what} files were not read: "
+        msg = (f"{len(problems)} of {len(problems) + len(scans)} {what} files not read: "
                + "; ".join(f"{os.path.basename(p)} ({why})" for p, why in problems[:5])
                + ("; ..." if len(problems) > 5 else "") + ".")
         warnings.warn(msg, UserWarning, stacklevel=3)
         notes.append(msg)
-    _instrument_note(scans, notes)
     out_measurement = _one_measurement(scans, measurement, notes, what)
     wavelengths, unit = to_one_axis(scans, axis, notes)
+    _instrument_note(scans, notes)
     ids, X, counts, deviation, by_id = average_scans(scans, replicate_tolerance, notes)
     n = ids.size
     groups = np.full(n, "all", dtype=object)
@@ -435,19 +441,19 @@ def build_library(scans, problems, notes, *, what, lab, id_column, target_column
         Y = table.reindex(ids.astype(str))
         unscanned = table.index[~table.index.isin(ids.astype(str))].tolist()
         if (~in_lab).any():
-            msg = (f"{int((~in_lab).sum())} of {n} scanned samples have no row in {name!r}: "
+            msg = (f"{int((~in_lab).sum())} of {count(n, 'scanned sample')} without a row in {name!r}: "
                    f"{few(ids[~in_lab])}; they are kept with missing targets (NaN).")
             warnings.warn(msg, UserWarning, stacklevel=3)
             notes.append(msg)
         if unscanned:
-            msg = (f"{len(unscanned)} rows of {name!r} have no scan: {few(unscanned)}; "
+            msg = (f"{count(len(unscanned), 'row')} of {name!r} without a scan: {few(unscanned)}; "
                    "they are not in the library.")
             warnings.warn(msg, UserWarning, stacklevel=3)
             notes.append(msg)
         empty = in_lab & ~np.isfinite(Y.to_numpy(dtype=np.float64)).any(axis=1) \
             if Y.shape[1] else np.zeros(n, dtype=bool)
         if empty.any():
-            notes.append(f"{int(empty.sum())} samples have a lab row but no value: "
+            notes.append(f"{count(empty.sum(), 'sample')} with a lab row but no value: "
                          f"{few(ids[empty])}.")
         if lab_groups is not None:
             groups = lab_groups.reindex(ids.astype(str)).fillna("unknown").to_numpy(dtype=object)
@@ -457,7 +463,7 @@ def build_library(scans, problems, notes, *, what, lab, id_column, target_column
         Y = np.empty((n, 0), dtype=np.float64)
         target_names = []
     instruments = sorted({s.instrument for s in scans})
-    descr = (f"{len(scans)} {what} scans of {n} samples ({', '.join(instruments)}), "
+    descr = (f"{len(scans)} {what} scans of {count(n, 'sample')} ({', '.join(instruments)}), "
              f"{out_measurement}, {_grid_note(wavelengths, unit)}.\n"
              + "\n".join(f"  - {c}" for c in notes))
     lib = SpectralLibrary(

@@ -10,6 +10,7 @@ from ._instruments import (
     UnreadableFile,
     build_library,
     check_loader_args,
+    count,
     few,
     list_scan_files,
     read_scans,
@@ -232,9 +233,10 @@ def load_opus(
                                  rule, on_error, "OPUS")
     several = [(s, r) for s in scans for r in s.remarks if r.endswith("the first read")]
     if several:
-        notes.append(f"{len(several)} files hold several blocks of one kind; the first was "
-                     "read: " + few(f"{os.path.basename(s.path)}: {r.replace(', the first read', '')}"
-                                    for s, r in several) + ".")
+        shown = few(f"{os.path.basename(s.path)}: {r.replace(', the first read', '')}"
+                    for s, r in several)
+        notes.append(f"{count(len(several), 'file')} with several blocks of one kind; the "
+                     f"first was read: {shown}.")
     return build_library(
         scans, problems, notes, what="OPUS", lab=lab, id_column=id_column,
         target_columns=target_columns, group_column=group_column, axis=axis,
