@@ -344,3 +344,17 @@ def test_limesoda_site_localised_against_local_plsr():
     plsr = LocalisedRegressor(source, members=["plsr"]).fit(full.X[~test], full.Y[~test])
     rmse_plsr = np.sqrt(np.nanmean((plsr.predict(full.X[test]) - Y) ** 2, axis=0))
     assert (rmse <= 1.25 * rmse_plsr).all()
+
+
+def test_property_measured_on_one_row_is_predicted_by_its_mean(split):
+    local, glob = split
+    X, Y = local.X.iloc[:12], local.Y.iloc[:12].copy()
+    Y.iloc[1:, 1] = np.nan
+    source = _pls_source(glob.X, glob.Y[["OC"]])
+    with pytest.raises(ValueError, match="names none"):
+        LocalisedRegressor(source, members=["source", "plsr"]).fit(X, Y)
+    source[-1].target_names_ = ["OC"]
+    with pytest.warns(UserWarning, match="local mean"):
+        model = LocalisedRegressor(source, cv=3, members=["source", "plsr", "mean"]).fit(X, Y)
+    assert model.weights_.loc["mean", "clay"] == 1.0
+    assert np.allclose(model.predict(local.X.iloc[12:14])[:, 1], Y.iloc[0, 1])

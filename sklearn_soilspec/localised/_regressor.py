@@ -189,6 +189,10 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     one's gets no weight. Predictions are kept within three target ranges of
     the local targets for the same reason.
 
+    With a ``library``, ``mbl`` is memory-based: each of its fold models keeps
+    the library (plus the local rows) to search at prediction time, so a
+    fitted model that weighs it holds ``cv`` copies of the library.
+
     Examples
     --------
     >>> from sklearn.pipeline import Pipeline
@@ -350,6 +354,14 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     for m in transfer:
                         self.skipped_[m] = str(exc)
                     transfer = []
+                if transfer and getattr(view.final, "target_names_", None) is None:
+                    width = view.predict(X[:1]).shape[1]
+                    if width != Y.shape[1]:
+                        raise ValueError(
+                            f"The source predicts {width} properties and names none "
+                            f"(no target_names_), so they cannot be matched to the "
+                            f"{Y.shape[1]} local ones: give the source the local properties "
+                            "in order, or a source that names its properties.")
                 cols = sorted(src_cols)
                 if "source" in transfer:
                     members["source"] = SourceMember(view, src_cols, cols)
@@ -400,6 +412,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         final = self.source_.steps[-1][1] if isinstance(self.source_, Pipeline) else self.source_
         names = getattr(final, "target_names_", None)
         if names is None:
+            # Checked against the predictions' width once the view is known.
             return {j: j for j in range(t)}
         names = [str(s) for s in names]
         return {j: names.index(n) for j, n in enumerate(self.target_names_) if n in names}
@@ -444,9 +457,23 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                         stacklevel=3)
             ok = ~np.isnan(rmse)
             if not ok.any():
-                raise ValueError(
-                    f"No candidate could predict {prop!r} on the local rows: include 'mean' "
-                    "in members, or measure it on more samples.")
+                if "mean" not in names:
+                    raise ValueError(
+                        f"No candidate could predict {prop!r} from its {measured.sum()} "
+                        "measured local row(s): include 'mean' in members, or measure it on "
+                        "more samples.")
+                # One or two measured rows leave every fold without data for
+                # some candidate: the local mean is all that can be said.
+                warnings.warn(
+                    f"No candidate could be validated for {prop!r} on its {measured.sum()} "
+                    "measured local row(s); it is predicted by its local mean.", UserWarning,
+                    stacklevel=3)
+                ok = np.array([name == "mean" for name in names])
+                i = names.index("mean")
+                P[i, :, j] = np.where(np.isnan(P[i, :, j]), y.mean(), P[i, :, j])
+                Pj = P[:, measured, j]
+                rmse[ok] = np.sqrt(np.mean((y - y.mean()) ** 2))
+                status[i] = "ok: no other candidate"
             best = np.nanmin(rmse)
             eligible = ok & (rmse <= _combine.EXCLUDE_RATIO * best)
             for i in np.flatnonzero(ok & ~eligible):
