@@ -138,7 +138,7 @@ def list_scan_files(path, name_pattern, what):
         if not files:
             raise FileNotFoundError(
                 f"No {what} files in folder {path!r}"
-                + (f"; it holds {len(others)} other files ({few(others, 3)})" if others else
+                + (f"; it holds {count(len(others), 'other file')} ({few(others, 3)})" if others else
                    " (it is empty)") + ". Give the folder of the scans, a glob or the files.")
         if others:
             notes.append(f"{count(len(others), 'file')} in {path!r} not named like {what} files "
