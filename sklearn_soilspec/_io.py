@@ -15,8 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["REPORT_FILES", "atomic_write", "check_output_path", "check_report_folder",
-           "replace_report"]
+__all__ = ["REPORT_FILES", "atomic_path", "atomic_write", "check_output_path",
+           "check_report_folder", "replace_report"]
 
 # What ExperimentResult.write_report puts into a report folder; the only files
 # a rerun with overwrite removes (anything else there belongs to the user).
@@ -43,8 +43,8 @@ def atomic_write(path, mode="wb", **kwargs):
     Yields
     ------
     file : file object
-        Open on a temporary file in the folder of ``path``; its name is
-        ``file.name``.
+        Open on a temporary file in the folder of ``path`` (a hidden name
+        ending in ``.tmp``), removed again if the block fails.
 
     Examples
     --------
@@ -57,7 +57,8 @@ def atomic_write(path, mode="wb", **kwargs):
     'done'
     """
     if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_write writes whole files: mode must be 'w' or 'wb', got {mode!r}.")
+        raise ValueError(
+            f"atomic_write writes whole files: mode must be 'w' or 'wb', got {mode!r}.")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     # Same folder: os.replace is atomic only within one file system.
@@ -69,6 +70,7 @@ def atomic_write(path, mode="wb", **kwargs):
             os.fsync(f.fileno())
         _keep_mode(path, tmp)
         os.replace(tmp, path)
+        _sync_folder(folder)
     except BaseException:  # KeyboardInterrupt too: never leave the temporary file
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -93,10 +95,21 @@ def atomic_path(path):
             os.fsync(f.fileno())
         _keep_mode(path, tmp)
         os.replace(tmp, path)
+        _sync_folder(folder)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _sync_folder(folder):
+    # The rename itself reaches the disk only with the folder's entry.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _keep_mode(path, tmp):
@@ -151,7 +164,7 @@ def check_output_path(path, inputs=(), overwrite=False, option="--out"):
     >>> check_output_path("in.csv", inputs=["in.csv"])
     Traceback (most recent call last):
     ...
-    ValueError: --out 'in.csv' is also an input file; writing it would destroy the input. Choose another output file.
+    ValueError: --out 'in.csv' is also an input file; writing it would destroy the input. ...
     """
     path = os.fspath(path)
     if not path.strip():
@@ -175,7 +188,8 @@ def check_output_path(path, inputs=(), overwrite=False, option="--out"):
 
 def _check_folder(folder, option, path):
     if not os.path.isdir(folder):
-        raise ValueError(f"{option} {path!r}: the folder {folder!r} does not exist; create it first.")
+        raise ValueError(
+            f"{option} {path!r}: the folder {folder!r} does not exist; create it first.")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {path!r}: the folder {folder!r} is not writable.")
 

@@ -114,8 +114,9 @@ def spectral_block(frame, columns, path, finite=False):
     """The spectral columns of a chunk as float32, naming any bad column and line.
 
     With ``finite``, a missing or infinite value is an error too (the large
-    libraries drop incomplete spectra instead). Lines are counted from the frame's index, which for a chunk read by
-    ``pandas.read_csv`` is the row number in the file (line = row + 2).
+    libraries drop incomplete spectra instead). Lines are counted from the
+    frame's index, which for a chunk read by ``pandas.read_csv`` is the row
+    number in the file (line = row + 2).
     """
     block = frame[columns]
     bad = [c for c in columns if not pd.api.types.is_numeric_dtype(block[c].dtype)
