@@ -138,8 +138,9 @@ def list_scan_files(path, name_pattern, what):
         if not files:
             raise FileNotFoundError(
                 f"No {what} files in folder {path!r}"
-                + (f"; it holds {count(len(others), 'other file')} ({few(others, 3)})" if others else
-                   " (it is empty)") + ". Give the folder of the scans, a glob or the files.")
+                + (f"; it holds {count(len(others), 'other file')} ({few(others, 3)})"
+                   if others else " (it is empty)")
+                + ". Give the folder of the scans, a glob or the files.")
         if others:
             notes.append(f"{count(len(others), 'file')} in {path!r} not named like {what} files "
                          f"not read: {few(others)}.")
@@ -262,8 +263,9 @@ def to_one_axis(scans, axis, notes):
             f"{'; ...' if len(bad) > 3 else ''}). Load each instrument's files separately, "
             "or pass axis= a grid that lies inside every file's range.")
     if moved:
-        notes.append(f"{len(moved)} of {count(len(scans), 'scan')} linearly interpolated onto {ref}, "
-                     f"{_grid_note(target, unit)}: {few(os.path.basename(s.path) for s in moved)}.")
+        names = few(os.path.basename(s.path) for s in moved)
+        notes.append(f"{len(moved)} of {count(len(scans), 'scan')} linearly interpolated onto "
+                     f"{ref}, {_grid_note(target, unit)}: {names}.")
     return target, unit
 
 
@@ -381,13 +383,14 @@ def average_scans(scans, tolerance, notes):
         if stack.shape[0] > 1:
             deviation[k] = _deviation(stack, mean)
     several = counts > 1
+    ids = np.array(order, dtype=object)
     if several.any():
         per = pd.Series(counts[several]).value_counts().sort_index()
         notes.append(
             f"Replicate scans averaged: {count(counts[several].sum(), 'scan')} of "
             f"{count(several.sum(), 'sample')} ("
             + ", ".join(f"{count(n, 'sample')} with {c} scans" for c, n in per.items())
-            + f"): {few([f'{i} ({c})' for i, c in zip(np.array(order)[several], counts[several])], 10)}.")
+            + f"): {few([f'{i} ({c})' for i, c in zip(ids[several], counts[several])], 10)}.")
     flagged = np.flatnonzero(deviation > tolerance)
     if flagged.size:
         shown = few([f"{order[k]} ({deviation[k]:.0%})" for k in flagged])
@@ -397,7 +400,7 @@ def average_scans(scans, tolerance, notes):
                "mislabelled file or a bad scan.")
         warnings.warn(msg, UserWarning, stacklevel=4)
         notes.append(msg)
-    return np.array(order, dtype=object), X, counts, deviation, by_id
+    return ids, X, counts, deviation, by_id
 
 
 def _instrument_note(scans, notes):
@@ -441,8 +444,8 @@ def build_library(scans, problems, notes, *, what, lab, id_column, target_column
         Y = table.reindex(ids.astype(str))
         unscanned = table.index[~table.index.isin(ids.astype(str))].tolist()
         if (~in_lab).any():
-            msg = (f"{int((~in_lab).sum())} of {count(n, 'scanned sample')} without a row in {name!r}: "
-                   f"{few(ids[~in_lab])}; they are kept with missing targets (NaN).")
+            msg = (f"{int((~in_lab).sum())} of {count(n, 'scanned sample')} without a row in "
+                   f"{name!r}: {few(ids[~in_lab])}; they are kept with missing targets (NaN).")
             warnings.warn(msg, UserWarning, stacklevel=3)
             notes.append(msg)
         if unscanned:
