@@ -450,7 +450,7 @@ def build_library(scans, problems, notes, *, what, lab, id_column, target_column
             notes.append(msg)
         if unscanned:
             msg = (f"{count(len(unscanned), 'row')} of {name!r} without a scan: {few(unscanned)}; "
-                   "they are not in the library.")
+                   "not in the library.")
             warnings.warn(msg, UserWarning, stacklevel=3)
             notes.append(msg)
         empty = in_lab & ~np.isfinite(Y.to_numpy(dtype=np.float64)).any(axis=1) \
