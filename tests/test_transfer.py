@@ -451,3 +451,24 @@ def test_cuda_fit_warm_start_and_model_file(data, tmp_path):
     local = cnn(device="cuda", warm_start_from=gpu, freeze_layers="features").fit(X[:40], Y[:40])
     loaded = load_model(save_model(local, tmp_path / "gpu.soilspec"))
     np.testing.assert_allclose(loaded.predict(X), local.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_a_failed_save_leaves_the_previous_model_file_intact(source, tmp_path, monkeypatch):
+    import errno
+
+    path = save_model(source, tmp_path / "m.soilspec")
+    before = open(path, "rb").read()
+    real = zipfile.ZipFile.writestr
+
+    def full_disk(self, name, data, *args, **kwargs):
+        if name == "weights.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, name, data, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_model(source, path)
+    monkeypatch.undo()
+    assert open(path, "rb").read() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.soilspec"]
+    load_model(path)

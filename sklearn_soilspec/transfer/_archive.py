@@ -31,13 +31,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 
+from .._io import atomic_write
 from ._source import SourceModel
 
 __all__ = ["read_archive", "read_metadata", "read_source", "write_archive"]
@@ -273,22 +273,11 @@ def write_archive(path, meta, tensors):
                 weights_sha256=_sha256(weights))
     raw_meta = json.dumps(meta, indent=1).encode("utf-8")
     sums = {"metadata.json": _sha256(raw_meta), "weights.pt": meta["weights_sha256"]}
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("metadata.json", raw_meta)
-                zf.writestr("weights.pt", weights)
-                zf.writestr(CHECKSUMS, json.dumps(sums))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Whatever stopped the write (full disk, Ctrl-C), the previous file stays.
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("metadata.json", raw_meta)
+            zf.writestr("weights.pt", weights)
+            zf.writestr(CHECKSUMS, json.dumps(sums))
     return path
 
 
