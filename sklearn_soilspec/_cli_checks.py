@@ -81,8 +81,29 @@ def load_model_file(path, device, allow_pickle=False):
 
 def model_unit(path):
     """The unit stored in a .soilspec file, or None."""
+    return _model_metadata(path).get("unit")
+
+
+def check_measurement(model_path, library, csv_path):
+    """Refuse spectra of another kind than the model was trained on (reflectance vs absorbance).
+
+    A reflectance CSV fed to an absorbance model predicts garbage without any
+    error (OC RMSE 3.24 instead of 0.46 in one trial), so the kind recorded in
+    the model file is compared with the one the CSV was read as.
+    """
+    wanted = _model_metadata(model_path).get("measurement")
+    have = getattr(library, "measurement", None)
+    if wanted and have and wanted != have:
+        raise ValueError(
+            f"{model_path} takes {wanted} spectra but {csv_path} holds {have}; convert the "
+            f"spectra to {wanted} first (sklearn_soilspec.preprocessing.Absorbance turns "
+            "reflectance into absorbance), or, if the file was misread, state what it holds "
+            "with --measurement.")
+
+
+def _model_metadata(path):
     if path.lower().endswith(_PICKLE_SUFFIXES):
-        return None
+        return {}
     from .transfer import read_metadata
 
-    return read_metadata(path).get("unit")
+    return read_metadata(path)

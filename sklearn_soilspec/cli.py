@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 
-from ._cli_checks import check_device, load_model_file, model_unit
+from ._cli_checks import check_device, check_measurement, load_model_file, model_unit
 
 __all__ = ["main"]
 
@@ -331,7 +331,9 @@ def _read_csv(args, path, targets=None, id_column=None):
         raise ValueError(
             f"{args.model} was trained on spectra in {unit} but {path} is read in "
             f"{options['unit']}; pass --unit {unit}")
-    return load_spectral_csv(path, target_columns=targets, id_column=id_column, **options)
+    library = load_spectral_csv(path, target_columns=targets, id_column=id_column, **options)
+    check_measurement(args.model, library, path)
+    return library
 
 
 def _spectra_for(model, library):
@@ -435,8 +437,9 @@ def _train_global(args):
     library = library.as_frame()
     if not args.quiet:
         print(f"Training the global model on {library!r}", flush=True)
-    model.fit(library.X, library.Y, cnn__training_domains=library.groups)
-    path = _save(model, args.out, unit=library.unit, target_units=library.target_units,
+    model.fit(library.X, library.Y, cnn__groups=library.groups)
+    path = _save(model, args.out, unit=library.unit, measurement=library.measurement,
+                 target_units=library.target_units,
                  description=library.DESCR.splitlines()[0] if library.DESCR else "")
     if not args.quiet:
         print(f"Saved {path}")
@@ -484,7 +487,7 @@ def _fine_tune(args):
     model.fit(X, local.as_frame().Y)
     report = getattr(model.steps[-1][1] if isinstance(model, Pipeline) else model,
                      "transfer_report_", None)
-    path = _save(model, args.out, unit=local.unit)
+    path = _save(model, args.out, unit=local.unit, measurement=local.measurement)
     if not args.quiet:
         if report:
             print(_describe_transfer(report))

@@ -335,3 +335,21 @@ def test_a_report_may_not_replace_an_input_in_its_folder(files, tmp_path, capsys
                      "--models", "plsr_local", "--out", out, "--overwrite"], capsys)
     _one_line_error(code, io, "the input 'predictions.csv' would be replaced by the report")
     assert data.read_bytes() == files["library"].read_bytes()
+
+
+# -- measurement recorded in the model file and checked --------------------------------
+
+
+def test_reflectance_spectra_into_an_absorbance_model_are_refused(files, tmp_path, capsys):
+    lib = make_spectra(n_samples=30, n_domains=1, wavelengths=WL, random_state=1).as_frame()
+    model = tmp_path / "abs.soilspec"
+    net = SpectralCNNRegressor(module_params=SMALL, max_epochs=1, random_state=0)
+    save_model(net.fit(lib.X, lib.Y), model, unit="nm", measurement="absorbance")
+    out = tmp_path / "pred.csv"
+    code, io = _run(["predict", model, files["spectra"], "--out", out,
+                     "--measurement", "reflectance"], capsys)
+    _one_line_error(code, io, "takes absorbance spectra but")
+    assert not out.exists()
+    code, io = _run(["predict", model, files["spectra"], "--out", out,
+                     "--measurement", "absorbance"], capsys)
+    assert code == 0, io.err
