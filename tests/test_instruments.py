@@ -233,6 +233,21 @@ def test_mixed_axes_refused():
         load_opus([ALPHA], axis=np.arange(4000, 450, -2.0))
 
 
+@needs_opus
+def test_axis_is_the_grid_most_files_share(tmp_path):
+    folder = _copy(tmp_path, [(ALPHA2, "a.0"), (ALPHA, "b.0"), (ALPHA, "c.0")])
+    lib = _quiet(load_opus, folder)
+    np.testing.assert_array_equal(lib.wavelengths, load_opus(ALPHA).wavelengths)
+    assert any("1 of 3 scans linearly interpolated onto the axis of b.0" in c and ": a.0." in c
+               for c in lib.conversions)
+    (folder / "d.0").write_bytes(VERTEX.read_bytes())
+    (folder / "e.0").write_bytes(VERTEX.read_bytes())
+    (folder / "f.0").write_bytes(VERTEX.read_bytes())
+    # Three Vertex scans outnumber the two on one Alpha grid: the Alphas are named.
+    with pytest.raises(ValueError, match=r"3 of 6 files cannot be put on the axis of d\.0"):
+        load_opus(folder)
+
+
 @needs_asd
 def test_asd_handheld_range_refused_among_full_range():
     with pytest.raises(ValueError, match=r"Mixed axes: .*sample\.asd: 325 -> 1075 nm"):

@@ -219,7 +219,8 @@ def load_asd(
         What to do with raw-DN files: divide by their stored white reference,
         or skip them as unreadable.
     axis : array-like, default=None
-        Wavelengths (nm) to put every spectrum on; default the first file's.
+        Wavelengths (nm) to put every spectrum on; default the grid most
+        files share (the first of them on a tie).
         A file whose range does not cover it (a 325-1075 nm HandHeld scan
         among 350-2500 nm ones) is an error.
     measurement : {None, "absorbance", "reflectance"}, default=None

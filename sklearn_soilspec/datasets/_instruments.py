@@ -219,8 +219,16 @@ def _fits(src, target):
     return None
 
 
+def _most_common_grid(scans):
+    """The first scan on the grid most scans share, so that errors name the odd ones."""
+    keys = [(s.axis.size, round(float(s.axis[0]), 3), round(float(s.axis[-1]), 3))
+            for s in scans]
+    counts = pd.Series(keys).value_counts(sort=False)
+    return scans[keys.index(counts.index[int(np.argmax(counts.to_numpy()))])]
+
+
 def to_one_axis(scans, axis, notes):
-    """Put every scan on ``axis`` (default the first scan's), or refuse.
+    """Put every scan on ``axis`` (default the grid most scans share), or refuse.
 
     Scans on the same grid are taken as they are; a grid that covers the
     target (to half a step) with a similar spacing is interpolated linearly
@@ -234,8 +242,9 @@ def to_one_axis(scans, axis, notes):
                          "vis-NIR and MIR files separately.")
     unit = units[0]
     given = axis is not None
+    first = _most_common_grid(scans)
     target = (np.asarray(axis, dtype=np.float64).ravel() if given
-              else np.asarray(scans[0].axis, dtype=np.float64))
+              else np.asarray(first.axis, dtype=np.float64))
     if target.size < 2 or not np.all(np.isfinite(target)):
         raise ValueError("axis must hold at least two finite values.")
     bad, moved = [], []
@@ -252,7 +261,7 @@ def to_one_axis(scans, axis, notes):
         s.axis = target
         s.remarks.append("interpolated")
         moved.append(s)
-    ref = "the axis given" if given else f"the axis of {os.path.basename(scans[0].path)}"
+    ref = "the axis given" if given else f"the axis of {os.path.basename(first.path)}"
     if bad:
         shown = "; ".join(f"{os.path.basename(s.path)}: {_grid_note(s.axis, unit)}"
                           f"{' (spacing too different)' if why == 'spacing' else ''}"

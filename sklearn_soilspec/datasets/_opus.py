@@ -161,11 +161,12 @@ def load_opus(
         files without one, the reflectance block (``r``). ``"a"``, ``"a_2"``
         or ``"r"`` read that block.
     axis : array-like, default=None
-        Wavenumbers to put every spectrum on; default the first file's axis
-        (kept as the file gives it, usually descending). Files on a slightly
-        different grid (another Alpha) are interpolated linearly, with a note;
-        files whose range does not cover the axis, or with a spacing more than
-        twice as coarse or fine, are an error.
+        Wavenumbers to put every spectrum on; default the grid most files
+        share (the first of them on a tie), kept as the files give it
+        (usually descending). Files on a slightly different grid (another
+        Alpha) are interpolated linearly, with a note; files whose range does
+        not cover the axis, or with a spacing more than twice as coarse or
+        fine, are an error.
     measurement : {None, "absorbance", "reflectance"}, default=None
         ``None`` keeps what the files hold (all must hold the same);
         otherwise the spectra are converted to it (``log10(1/R)``), noted.
