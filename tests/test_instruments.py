@@ -392,3 +392,18 @@ def test_spectra_without_lab_are_ready_for_predict():
     rng = np.random.default_rng(0)
     model = PLSRegression(n_components=2).fit(rng.random((10, 2151)), rng.random(10))
     assert model.predict(lib.X).shape[0] == 2
+
+
+@needs_opus
+def test_lab_csv_cells_read_like_the_other_loaders(tmp_path):
+    lab = _lab_csv(tmp_path, "sample_id;OC;CaCO3;note\nicr056141;< 0.1;oops;dry\n"
+                             "BF_lo_01_soil_cal;-999;2.5;wet\n")
+    with pytest.raises(ValueError, match=r"Column 'CaCO3' .* 'oops' at line 2"):
+        load_opus([ALPHA, ALPHA2], lab=lab, sep=";")
+    with pytest.warns(UserWarning, match="1 non-numeric or infinite cell read as missing"):
+        lib = load_opus([ALPHA, ALPHA2], lab=lab, sep=";", bad_values="nan")
+    assert lib.target_names == ["OC", "CaCO3"]
+    Y = lib.Y.to_numpy()
+    assert np.isnan(Y[0]).all() and np.isnan(Y[1, 0]) and Y[1, 1] == 2.5
+    assert any("1 sample with a lab row but no value: icr056141" in c for c in lib.conversions)
+    assert any("'note' holds no numbers" in c for c in lib.conversions)

@@ -316,8 +316,13 @@ def read_lab_table(lab, id_column, target_columns, group_column, sep, bad_values
             raise FileNotFoundError(f"No such lab table: {name!r}.")
         cols = read_header(name, sep=sep)
         if id_column in cols:
-            df = pd.read_csv(name, sep=sep, dtype={id_column: str}, keep_default_na=False,
-                             na_values=[""])
+            # All as text: ids keep leading zeros, and "n.d." or "< LOD" cells
+            # are read by clean_property like those of the other loaders.
+            try:
+                df = pd.read_csv(name, sep=sep, dtype=str, keep_default_na=False)
+            except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise ValueError(f"Cannot read the lab table {name!r} as CSV: {first}") from None
             df.columns = cols
     if id_column not in cols:
         raise ValueError(
