@@ -407,3 +407,13 @@ def test_lab_csv_cells_read_like_the_other_loaders(tmp_path):
     assert np.isnan(Y[0]).all() and np.isnan(Y[1, 0]) and Y[1, 1] == 2.5
     assert any("1 sample with a lab row but no value: icr056141" in c for c in lib.conversions)
     assert any("'note' holds no numbers" in c for c in lib.conversions)
+
+
+def test_missing_reader_library_says_which_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "brukeropus", None)
+    with pytest.raises(ImportError, match=r"sklearn-soilspec\[opus\]"):
+        load_opus(ALPHA)
+    monkeypatch.setitem(sys.modules, "pyASDReader", None)
+    monkeypatch.setitem(sys.modules, "pyASDReader.asd_file_reader", None)
+    with pytest.raises(ImportError, match=r"sklearn-soilspec\[asd\]"):
+        load_asd(FIELDSPEC)
