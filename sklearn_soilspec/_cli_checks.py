@@ -10,6 +10,11 @@ import sys
 __all__ = ["check_device", "load_model_file", "model_unit"]
 
 
+
+class UsageError(Exception):
+    """A wrong command line: reported in one line with exit status 2."""
+
+
 def check_device(text):
     """A usable torch device, before any data are read or models built."""
     if text == "cpu":

@@ -13,11 +13,12 @@ target only when complete, and Ctrl-C writes nothing (exit status 130).
 """
 
 import argparse
-import os
 import sys
 import warnings
 
-from ._cli_checks import check_device, check_measurement, load_model_file, model_unit
+from ._cli_checks import UsageError as _UsageError
+from ._cli_checks import check_device, load_model_file
+from ._cli_data import DATA_KINDS, load_library, read_spectra, spectra_for
 
 __all__ = ["main"]
 
@@ -27,16 +28,10 @@ DEFAULT_LIMESODA_DOMAINS = {
     "limesoda-visnir": ("CV.98", "SC.93", "UL.120"),
     "limesoda-mir": ("H.138", "NRW.115"),
 }
-DATA_KINDS = ("limesoda-visnir", "limesoda-mir", "lucas", "ossl", "ossl-mir", "csv")
-_FILE_KINDS = ("lucas", "ossl", "ossl-mir", "csv")
 # The study's comparison plus the best transfer-only recipe of the accuracy
 # benchmark, so that the main job shows the plain recipe and what fixes it.
 DEFAULT_MODELS = ("plsr_local", "plsr_global", "plsr_spiked", "mbl", "gpr_local", "cnn_local",
                   "cnn_global", "cnn_transfer", "cnn_transfer_ensemble")
-
-
-class _UsageError(Exception):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,8 +160,9 @@ def _build_parser():
     )
     p.add_argument("model", help="model file (.soilspec; a joblib file of a fitted Pipeline "
                                        "with --allow-pickle)")
-    p.add_argument("csv",
-                   help="local samples: wavelength-named spectral columns and property columns")
+    p.add_argument("csv", metavar="DATA",
+                   help="local samples: a CSV of wavelength-named spectral columns and "
+                        "property columns, or with --data opus/asd a folder of scans and --lab")
     p.add_argument("--targets", nargs="+", metavar="PROPERTY",
                    help="property columns (default: every numeric non-spectral column)")
     p.add_argument("--id-column", help="sample id column of the CSV (default: one named "
@@ -178,6 +174,7 @@ def _build_parser():
     p.add_argument("--out", default="local.soilspec", help="model file (default: local.soilspec)")
     _add_overwrite(p)
     _add_pickle(p)
+    _add_instrument_options(p)
     _add_csv_options(p)
     _add_run_options(p)
     p.set_defaults(run=_fine_tune)
@@ -190,13 +187,16 @@ def _build_parser():
     )
     p.add_argument("model", help="model file (.soilspec; a joblib file of a fitted model "
                                        "with --allow-pickle)")
-    p.add_argument("csv", help="spectra: wavelength-named columns, one row per sample")
+    p.add_argument("csv", metavar="DATA",
+                   help="spectra: a CSV of wavelength-named columns, one row per sample, or "
+                        "with --data opus/asd a folder, glob or file of scans")
     p.add_argument("--id-column", help="sample id column, copied to the output (default: "
                                         "one named like id, sample or sample_id, else the "
                                         "row number)")
     p.add_argument("--out", default="predictions.csv", help="output CSV (default: predictions.csv)")
     _add_overwrite(p)
     _add_pickle(p)
+    _add_instrument_options(p)
     _add_csv_options(p)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.set_defaults(run=_predict)
@@ -208,7 +208,11 @@ def _add_data_options(p):
     g.add_argument("--data", choices=DATA_KINDS, default="limesoda-visnir",
                    help="library: bundled LimeSoDa (vis-NIR or MIR) or a file/folder given "
                         "with --path (default: limesoda-visnir)")
-    g.add_argument("--path", help="file or folder for --data lucas, ossl, ossl-mir or csv")
+    g.add_argument("--path", help="file or folder for --data lucas, ossl, ossl-mir or csv; "
+                                  "for opus and asd a folder, a glob or one scan file")
+    g.add_argument("--lab", metavar="TABLE.csv",
+                   help="opus/asd: lab values keyed by sample id (the --id-column, default "
+                        "sample_id); replicate scans of one sample are averaged")
     g.add_argument("--targets", nargs="+", metavar="PROPERTY",
                    help="properties to model (default: OC pH clay; CSV: every numeric "
                         "non-spectral column)")
@@ -216,6 +220,14 @@ def _add_data_options(p):
     g.add_argument("--id-column", help="CSV: sample id column (default: one named like id, "
                                         "sample or sample_id)")
     _add_csv_options(g, only_csv=True)
+
+
+def _add_instrument_options(p):
+    p.add_argument("--data", choices=("csv", "opus", "asd"), default="csv",
+                   help="what DATA is: a CSV (default), Bruker OPUS or ASD scan files")
+    p.add_argument("--lab", metavar="TABLE.csv",
+                   help="opus/asd: lab values keyed by sample id (--id-column, default "
+                        "sample_id)")
 
 
 def _add_csv_options(p, only_csv=False):
@@ -234,12 +246,6 @@ def _add_csv_options(p, only_csv=False):
     p.add_argument("--bad-values", choices=("raise", "nan"), default=None if only_csv else "raise",
                    help=f"{what}a property cell that is no number: an error (raise, the "
                         "default) or missing with a warning (nan)")
-
-
-def _csv_options(args):
-    return {"unit": args.unit or "nm", "measurement": args.measurement or "auto",
-            "sep": args.sep or ",", "decimal": args.decimal or ".",
-            "bad_values": args.bad_values or "raise"}
 
 
 def _add_overwrite(p, text="replace an existing output file"):
@@ -285,101 +291,6 @@ def _verbosity(args):
 
 
 # -- data -----------------------------------------------------------------------
-def load_library(args):
-    """The SpectralLibrary named by the data options."""
-    from . import datasets
-
-    kind, path, targets = args.data, args.path, args.targets
-    if kind in _FILE_KINDS and not path:
-        raise _UsageError(f"--data {kind} needs --path FILE_OR_FOLDER")
-    if kind not in _FILE_KINDS and path:
-        raise _UsageError(f"--path is only for --data {', '.join(_FILE_KINDS)}")
-    if path and not os.path.exists(path):
-        raise FileNotFoundError(f"No such file or folder: {path!r}")
-    if kind != "csv":
-        given = [f"--{k.replace('_', '-')}" for k in ("unit", "measurement", "sep", "decimal",
-                                                       "bad_values")
-                 if getattr(args, k, None) is not None]
-        if given:
-            raise _UsageError(f"{', '.join(given)}: only for --data csv")
-    if kind.startswith("limesoda"):
-        options = {} if targets is None else {"targets": targets}
-        return datasets.load_limesoda_spectra(kind.split("-")[1], **options)
-    if kind == "lucas":
-        return datasets.load_lucas(path, **({} if targets is None else {"properties": targets}))
-    if kind.startswith("ossl"):
-        spectra = "mir" if kind == "ossl-mir" else "visnir"
-        options = {} if targets is None else {"properties": targets}
-        return datasets.load_ossl(path, spectra=spectra, **options)
-    library = datasets.load_spectral_csv(path, target_columns=targets,
-                                         group_column=args.group_column,
-                                         id_column=args.id_column, **_csv_options(args))
-    if not library.target_names:
-        raise ValueError(
-            f"{path}: no property columns found (numeric columns other than the spectra, "
-            "the group and the id column); name them with --targets.")
-    return library
-
-
-def _read_csv(args, path, targets=None, id_column=None):
-    """A CSV of the fine-tune/predict commands, checked against the model's unit."""
-    from .datasets import load_spectral_csv
-
-    options = _csv_options(args)
-    unit = model_unit(args.model)
-    if unit and unit != options["unit"]:
-        raise ValueError(
-            f"{args.model} was trained on spectra in {unit} but {path} is read in "
-            f"{options['unit']}; pass --unit {unit}")
-    library = load_spectral_csv(path, target_columns=targets, id_column=id_column, **options)
-    check_measurement(args.model, library, path)
-    return library
-
-
-def _spectra_for(model, library):
-    """The library's spectra on the model's wavelength grid, as a DataFrame.
-
-    A model fitted on a DataFrame knows its input columns; spectra measured on
-    another grid are interpolated onto it (never extrapolated).
-    """
-    import numpy as np
-    import pandas as pd
-
-    from .preprocessing import parse_wavelengths, resample_spectra
-
-    X = library.as_frame().X
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        expected = getattr(model, "n_features_in_", X.shape[1])
-        if expected != X.shape[1]:
-            raise ValueError(
-                f"The model expects {expected} spectral points but the CSV has "
-                f"{X.shape[1]}; the model does not know its wavelengths (fitted without "
-                "column names), so resample the spectra onto its grid first (e.g. with "
-                "sklearn_soilspec.preprocessing.WavelengthResampler) or refit it on a "
-                "DataFrame with wavelength-named columns.")
-        return X
-    try:
-        grid = parse_wavelengths(list(names))
-    except ValueError:
-        raise ValueError(
-            f"The model's input columns ({list(names)[:3]} ...) are not wavelengths, so "
-            "the spectra cannot be matched to them; refit the model on wavelength-named "
-            "columns.") from None
-    lo, hi = library.wavelengths.min(), library.wavelengths.max()
-    if grid.min() < lo - 1e-6 or grid.max() > hi + 1e-6:
-        raise ValueError(
-            f"The model needs spectra from {grid.min():g} to {grid.max():g} "
-            f"{library.unit} but the CSV covers {lo:g}-{hi:g}; spectra are resampled onto "
-            "the model's grid but never extrapolated. Measure the full range, or check "
-            "--unit.")
-    if grid.shape == library.wavelengths.shape and np.allclose(grid, library.wavelengths):
-        values = X.to_numpy()
-    else:
-        values = resample_spectra(X.to_numpy(dtype=np.float64), library.wavelengths, grid)
-    return pd.DataFrame(values, columns=list(names), index=X.index)
-
-
 # -- commands -------------------------------------------------------------------
 def _localise(args):
     from ._io import check_report_folder, replace_report
@@ -454,7 +365,7 @@ def _fine_tune(args):
 
     check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
     source = load_model_file(args.model, args.device, args.allow_pickle)
-    local = _read_csv(args, args.csv, targets=args.targets, id_column=args.id_column)
+    local = read_spectra(args, args.csv, targets=args.targets, id_column=args.id_column)
     if not local.target_names:
         raise ValueError(
             f"{args.csv}: no property column to fine-tune on; name them with --targets.")
@@ -480,7 +391,7 @@ def _fine_tune(args):
         raise ValueError(
             f"{args.model} cannot be fine-tuned: {exc} (fine-tune needs a "
             "SpectralCNNRegressor or a Pipeline ending in one)") from None
-    X = _spectra_for(source, local)
+    X = spectra_for(source, local)
     if not args.quiet:
         print(f"Fine-tuning {args.model} on {len(local)} local samples "
               f"({', '.join(local.target_names)})", flush=True)
@@ -513,8 +424,8 @@ def _predict(args):
 
     check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
     model = load_model_file(args.model, args.device, args.allow_pickle)
-    library = _read_csv(args, args.csv, targets=[], id_column=args.id_column)
-    pred = np.asarray(model.predict(_spectra_for(model, library)), dtype=np.float64)
+    library = read_spectra(args, args.csv, targets=[], id_column=args.id_column)
+    pred = np.asarray(model.predict(spectra_for(model, library)), dtype=np.float64)
     pred = pred.reshape(pred.shape[0], -1)
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
     names = getattr(final, "target_names_", None) or [f"target_{i}" for i in range(pred.shape[1])]

@@ -576,3 +576,15 @@ def test_baselines_fit_a_one_domain_global_library(rng):
     gpr = PCAGaussianProcessRegressor(n_components=5, n_restarts_optimizer=0).fit(X[glob], y[glob])
     for model in (spiked, mbl, gpr):
         assert np.isfinite(model.predict(X[~glob])).all()
+
+
+def test_pls_cv_on_repeated_spectra_stays_finite_and_identical_rows_are_an_error(rng):
+    # Two distinct spectra, each repeated: the rank is 1 whatever the row count.
+    base = rng.normal(size=(2, 30))
+    X = np.repeat(base, 12, axis=0)
+    y = np.repeat([1.0, 3.0], 12) + rng.normal(scale=0.1, size=24)
+    model = PLSRegressionCV(max_components=10, random_state=0).fit(X, y)
+    assert model.n_components_ == 1
+    assert np.isfinite(model.predict(X)).all()
+    with pytest.raises(ValueError, match="All 24 spectra are identical"):
+        PLSRegressionCV().fit(np.repeat(base[:1], 24, axis=0), y)

@@ -202,7 +202,7 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     "PLSRegressionCV needs at least 3 to cross-validate."
                 )
             splits = self._splits(X, rows, groups)
-            a_max = self._component_limit(X.shape[1], splits)
+            a_max = self._component_limit(X[rows], splits)
             limits.append(a_max)
             rmse, se = self._cv_curve(X[rows], Y[rows][:, cols], splits, a_max)
             if len(cols) > 1:
@@ -274,11 +274,18 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             splits.append((train[train >= 0], test[test >= 0]))
         return splits
 
-    def _component_limit(self, n_features, splits):
-        smallest_train = min(len(train) for train, _ in splits)
-        # A PLS on n centred rows has rank at most n - 1; more components only
-        # fit noise (and make PLSRegression warn).
-        return max(1, min(self.max_components, n_features, smallest_train - 1))
+    def _component_limit(self, X, splits):
+        # A PLS on n centred rows has rank at most n - 1, and n counts distinct
+        # spectra: repeated rows (replicates, copies) add no rank, and a
+        # component past the rank divides by a zero norm and predicts NaN.
+        _, spectrum = np.unique(X, axis=0, return_inverse=True)
+        spectrum = spectrum.ravel()
+        if spectrum.max() == 0:
+            raise ValueError(
+                f"All {X.shape[0]} spectra are identical: PLSR has nothing to regress on. "
+                "Check that the spectra were read correctly (one per sample).")
+        smallest_train = min(np.unique(spectrum[train]).size for train, _ in splits)
+        return max(1, min(self.max_components, X.shape[1], smallest_train - 1))
 
     def _cv_curve(self, X, Y, splits, a_max):
         """Pooled RMSE and fold standard error for 1..a_max components."""
