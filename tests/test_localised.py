@@ -358,3 +358,16 @@ def test_property_measured_on_one_row_is_predicted_by_its_mean(split):
         model = LocalisedRegressor(source, cv=3, members=["source", "plsr", "mean"]).fit(X, Y)
     assert model.weights_.loc["mean", "clay"] == 1.0
     assert np.allclose(model.predict(local.X.iloc[12:14])[:, 1], Y.iloc[0, 1])
+
+
+def test_library_as_a_tuple_and_a_property_it_lacks(split):
+    local, glob = split
+    source = _pls_source(glob.X, glob.Y)
+    model = LocalisedRegressor(source, library=(glob.X, glob.Y[["clay"]]),
+                               members=["mbl", "spiked_plsr", "plsr"], cv=3).fit(
+        local.X.iloc[:20], local.Y.iloc[:20])
+    status = model.localisation_report_.set_index(["property", "candidate"])["status"]
+    assert status["OC", "mbl"] == "not applicable"
+    assert status["clay", "mbl"] != "not applicable"
+    assert model.weights_.loc[["mbl", "spiked_plsr"], "OC"].sum() == 0
+    assert np.isfinite(model.predict(local.X.iloc[20:])).all()
