@@ -10,10 +10,19 @@ from sklearn.pipeline import Pipeline
 from ._per_target import PerTargetRegressor
 from ._spec import param_ending, requests_groups, with_verbosity
 
-__all__ = ["run_domain"]
+__all__ = ["count_fits", "run_domain"]
 
 
-def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=None):
+def count_fits(specs, n_repeats, fitted_global=None):
+    """Model fits of one target domain: its global models once, the rest per repeat."""
+    fitted_global = fitted_global or {}
+    n_global = sum(s.training == "global" and name not in fitted_global
+                   for name, s in specs.items())
+    return n_global + n_repeats * sum(s.training != "global" for s in specs.values())
+
+
+def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=None,
+               progress=None):
     """Fit and test every model on one target domain.
 
     Parameters
@@ -31,6 +40,9 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
     fitted_global : dict of str -> estimator, default=None
         Global models already fitted on this domain's global library (the
         experiment's cache): used instead of fitting them again.
+    progress : FitProgress, default=None
+        Told of every fit as it starts and ends (in-process runs only: a
+        worker of ``n_jobs`` reports whole domains to the caller instead).
 
     Returns
     -------
@@ -44,19 +56,17 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
     local, global_ = library.subset(is_local), library.subset(~is_local)
     Yl = local.Y.reset_index(drop=True).astype(np.float64)
     Yg = global_.Y.reset_index(drop=True).astype(np.float64)
+    say = progress.write if progress is not None else _print
     if verbose:
-        print(
-            f"{tag} domain {domain!r}: {len(local)} local samples, "
-            f"{len(global_)} global samples, {len(tests)} repeat(s)",
-            flush=True,
-        )
+        say(f"{tag} domain {domain!r}: {len(local)} local samples, "
+            f"{len(global_)} global samples, {len(tests)} repeat(s)")
     out = {"predictions": [], "learning_curves": [], "transfer_reports": []}
 
-    def record(name, est, repeat, test, pred):
+    def record(name, est, repeat, test, pred, interval=None):
         spec = specs[name]
         if test is not None:
             out["predictions"].append(_prediction_rows(
-                domain, repeat, name, spec.training, local, Yl, test, pred))
+                domain, repeat, name, spec.training, local, Yl, test, pred, interval))
         meta = {"domain": domain, "repeat": repeat, "model": name, "training": spec.training}
         out["learning_curves"] += _learning_curves(est, meta, library.target_names)
         out["transfer_reports"] += _transfer_reports(est, meta, library.target_names)
@@ -69,14 +79,18 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
                 est = _prepare(spec, verbose)
                 # Domain labels too, for the models that request them
                 # (per-domain standardisation, grouped inner CV).
+                _started(progress, domain, name)
                 fitted_global[name] = _fit(est, global_.X, Yg, name, domain,
                                            groups=np.asarray(global_.groups))
+                _done(progress)
             record(name, fitted_global[name], pd.NA, None, None)
 
     for repeat, test in enumerate(tests):
         train = np.setdiff1d(np.arange(len(local)), test)
         X_test = local.X.iloc[test]
         for name, spec in specs.items():
+            if spec.training != "global":
+                _started(progress, domain, name)
             if spec.training == "global":
                 est = fitted_global[name]
             elif spec.training == "local":
@@ -91,10 +105,17 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
                 Y = pd.concat([Yg, Yl.iloc[train]], ignore_index=True)
                 groups = np.concatenate([global_.groups, local.groups[train]])
                 est = _fit(est, X, Y, name, domain, repeat, groups=groups)
-            pred = _predict(est, X_test, len(library.target_names))
-            record(name, est if spec.training != "global" else None, repeat, test, pred)
-    if verbose:
-        print(f"{tag} domain {domain!r} done in {time.perf_counter() - t0:.1f} s", flush=True)
+            if spec.training != "global":
+                _done(progress)
+            n_targets = len(library.target_names)
+            pred = _predict(est, X_test, n_targets)
+            interval = _predict_interval(est, X_test, n_targets)
+            record(name, est if spec.training != "global" else None, repeat, test, pred,
+                   interval)
+    # With a live bar the bar shows the time; without one (a log file) this
+    # line is the record of how long the domain took.
+    if verbose >= 2 or (verbose and (progress is None or not progress.live)):
+        say(f"{tag} domain {domain!r} done in {time.perf_counter() - t0:.1f} s")
     return {
         "predictions": pd.concat(out["predictions"], ignore_index=True),
         "learning_curves": pd.DataFrame(out["learning_curves"]),
@@ -144,10 +165,53 @@ def _predict(est, X, n_targets):
     return pred.reshape(pred.shape[0], n_targets)
 
 
-def _prediction_rows(domain, repeat, name, training, local, Yl, test, pred):
+def _print(message):
+    print(message, flush=True)
+
+
+def _started(progress, domain, name):
+    if progress is not None:
+        progress.start(domain, name)
+
+
+def _done(progress):
+    if progress is not None:
+        progress.done()
+
+
+def _predict_interval(est, X, n_targets):
+    """(lower, upper) of shape (n, n_targets) where the model gives intervals, else None.
+
+    Any fitted model with ``predict_interval(X)`` returning ``(lower, upper)``
+    counts (:class:`~sklearn_soilspec.localised.LocalisedRegressor` does),
+    also as the last step of a Pipeline or inside the per-property wrapper.
+    """
+    if isinstance(est, PerTargetRegressor):
+        parts = [_predict_interval(sub, X, 1) for sub in est.estimators_]
+        if any(p is None for p in parts):
+            return None
+        return tuple(np.column_stack([p[i][:, 0] for p in parts]) for i in (0, 1))
+    if isinstance(est, Pipeline):
+        last = est.steps[-1][1]
+        if not hasattr(last, "predict_interval"):
+            return None
+        Xt = X
+        for _, step in est.steps[:-1]:
+            if step is not None and step != "passthrough":
+                Xt = step.transform(Xt)
+        return _predict_interval(last, Xt, n_targets)
+    if not hasattr(est, "predict_interval"):
+        return None
+    lower, upper = est.predict_interval(X)
+    lower = np.asarray(lower, dtype=np.float64).reshape(-1, n_targets)
+    upper = np.asarray(upper, dtype=np.float64).reshape(-1, n_targets)
+    return lower, upper
+
+
+def _prediction_rows(domain, repeat, name, training, local, Yl, test, pred, interval=None):
     n, k = pred.shape
     names = list(local.target_names)
-    return pd.DataFrame({
+    rows = pd.DataFrame({
         "domain": domain,
         "repeat": repeat,
         "model": name,
@@ -157,6 +221,11 @@ def _prediction_rows(domain, repeat, name, training, local, Yl, test, pred):
         "observed": Yl.to_numpy()[test].ravel(),
         "predicted": pred.ravel(),
     })
+    if interval is not None:
+        # Optional columns: absent from every row block of models without
+        # intervals, NaN there once the blocks are joined.
+        rows["lower"], rows["upper"] = interval[0].ravel(), interval[1].ravel()
+    return rows
 
 
 def _fitted_parts(est, target_names, target=None):

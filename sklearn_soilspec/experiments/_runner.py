@@ -7,13 +7,14 @@ from numbers import Integral, Real
 import joblib
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._fitting import run_domain
+from ._fitting import count_fits, run_domain
+from ._progress import FitProgress
 from ._result import ExperimentResult
 from ._spec import as_spec
 
@@ -72,9 +73,14 @@ class LocalisationExperiment(BaseEstimator):
     random_state : int, RandomState or None, default=0
         Seed of the test splits. Models keep their own ``random_state``.
     verbose : int, default=1
-        0: silent; 1: one line per domain; 2: also the per-epoch output of
-        every model that has a ``verbose`` parameter (skorch). The experiment
-        sets every parameter named ``verbose`` of its models accordingly.
+        0: silent; 1: a progress bar on stderr over the model fits of the
+        whole experiment (fits done and to do, elapsed time, an estimate of
+        the time left, the domain and model being fitted), drawn only when
+        stderr is a terminal, and one line per domain on stdout; 2: also
+        the per-epoch output of every model that has a ``verbose`` parameter
+        (skorch). The experiment sets every parameter named ``verbose`` of
+        its models accordingly. With ``n_jobs`` the bar advances as each
+        domain completes.
     cache_global : bool, default=False
         Keep every fitted ``"global"`` model in ``global_models_`` and reuse
         it in later calls of :meth:`run` whose global library for that
@@ -216,13 +222,10 @@ class LocalisationExperiment(BaseEstimator):
                 keys[d] = _global_key(library, d)
                 cached[d] = {name: self.global_models_[(name, *keys[d])] for name in specs
                              if (name, *keys[d]) in self.global_models_}
-        parts = Parallel(n_jobs=self.n_jobs)(
-            delayed(run_domain)(
-                library, domain, specs, splits[domain], int(self.verbose),
-                f"[{i + 1}/{len(domains)}]", fitted_global=cached.get(domain),
-            )
-            for i, domain in enumerate(domains)
-        )
+        n_fits = {d: count_fits(specs, len(splits[d]), cached.get(d)) for d in domains}
+        with FitProgress(sum(n_fits.values()), self.verbose) as progress:
+            parts = self._run_domains(library, domains, specs, splits, cached, n_fits,
+                                      progress)
         if self.cache_global:
             for domain, part in zip(domains, parts):
                 for name, est in part["global_models"].items():
@@ -243,6 +246,29 @@ class LocalisationExperiment(BaseEstimator):
                 "target_units": dict(getattr(library, "target_units", {}) or {}),
             },
         )
+
+    def _run_domains(self, library, domains, specs, splits, cached, n_fits, progress):
+        """The per-domain parts, in the order of ``domains``."""
+        def kwargs(i, domain):
+            return {"library": library, "domain": domain, "specs": specs,
+                    "tests": splits[domain], "verbose": int(self.verbose),
+                    "tag": f"[{i + 1}/{len(domains)}]", "fitted_global": cached.get(domain)}
+
+        if effective_n_jobs(self.n_jobs) == 1:
+            # In this process: the bar follows every single fit.
+            return [run_domain(**kwargs(i, d), progress=progress) for i, d in enumerate(domains)]
+        tasks = [delayed(run_domain)(**kwargs(i, d)) for i, d in enumerate(domains)]
+        try:
+            # A generator, so that the bar advances as each domain comes back.
+            results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+        except (TypeError, ValueError):
+            # joblib < 1.3, or a backend that only returns lists.
+            results = Parallel(n_jobs=self.n_jobs)(tasks)
+        parts = []
+        for domain, part in zip(domains, results):
+            progress.domain_done(domain, n_fits[domain])
+            parts.append(part)
+        return parts
 
     # -- checks --------------------------------------------------------------
     def _check_library(self, library):
