@@ -106,5 +106,9 @@ def wapls_weights(x_residual_rms, coef_rms):
     # A query lying exactly in the span of its neighbours has a zero residual:
     # bound the weight ratio instead of dividing by zero.
     floor = 1e-12 * np.max(product, axis=1, keepdims=True) + np.finfo(np.float64).tiny
-    weights = 1.0 / np.maximum(product, floor)
+    product = np.maximum(product, floor)
+    # 1 / product overflows when products are near zero (a neighbourhood of
+    # constant property values has zero coefficients): dividing the row's
+    # smallest product by each gives the same normalised weights, all in (0, 1].
+    weights = np.min(product, axis=1, keepdims=True) / product
     return weights / weights.sum(axis=1, keepdims=True)

@@ -1,5 +1,7 @@
 """Reflectance <-> apparent absorbance, log10(1/R)."""
 
+import warnings
+
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -11,6 +13,48 @@ __all__ = ["Absorbance"]
 # Reflectance as a fraction rarely exceeds 1 (a few % above with a worn white
 # reference); stored in percent, a whole library never stays below this.
 _PERCENT_THRESHOLD = 1.5
+# A library whose typical reflectance lies in this range is neither a
+# plausible fraction (brighter than the white reference) nor ordinary percent
+# (a soil darker than 3 % everywhere): the unit is guessed with a warning.
+_AMBIGUOUS = (1.0, 3.0)
+
+
+def _unit_mismatch(X, percent):
+    """Rows whose values cannot be in the unit ``percent`` says.
+
+    A fraction spectrum whose median exceeds 1.5 would be brighter than the
+    white reference over half its range: it is percent. A percent spectrum
+    no value of which exceeds 1.5 % would be darker than any soil: it is a
+    fraction.
+    """
+    if percent:
+        return np.flatnonzero(X.max(axis=1) <= _PERCENT_THRESHOLD)
+    return np.flatnonzero(np.median(X, axis=1) > _PERCENT_THRESHOLD)
+
+
+def _check_unit(X, percent, context):
+    """Raise if some spectra are in the other unit; ``context`` says where."""
+    bad = _unit_mismatch(X, percent)
+    if bad.size == 0:
+        return
+    unit, other = ("percent", "fractions") if percent else ("fractions (0-1)", "percent")
+    seen = "no value above 1.5" if percent else "median above 1.5"
+    convert = "multiply them by 100" if percent else "divide them by 100"
+    if context == "told":
+        what = f"was told percent={bool(percent)} (reflectance in {unit})"
+        fix = f"If they are {other}, pass percent={not percent} (or 'auto'); else {convert}."
+    elif context == "auto":
+        what = f"(percent='auto') took most fitted spectra to be in {unit}"
+        fix = f"The library mixes units: {convert} to bring them to {unit}."
+    else:
+        what = f"was fitted on reflectance in {unit}"
+        fix = (f"Convert them to the fitted unit ({convert}), or fit Absorbance on "
+               f"spectra in {other}.")
+    raise ValueError(
+        f"Reflectance unit mismatch: Absorbance {what}, but {bad.size} of {X.shape[0]} "
+        f"spectra look like {other} ({seen}), first at row {bad[0]}; their absorbance "
+        f"would be off by 2. {fix}"
+    )
 
 
 class Absorbance(SpectralTransformer):
@@ -24,7 +68,10 @@ class Absorbance(SpectralTransformer):
     percent : "auto" or bool, default="auto"
         Whether reflectance is in percent (0-100, as LimeSoDa stores it)
         rather than a fraction (0-1). ``"auto"`` decides once, in ``fit``:
-        percent if any value of the fitted reflectance exceeds 1.5. The
+        percent if the median over the spectra of each spectrum's median
+        reflectance exceeds 1.5, so that a few bright spikes or spectra never
+        flip a library of fractions. When that typical value lies between 1
+        and 3 the guess is uncertain and a warning asks for ``percent=``. The
         decision is kept, so local data are converted exactly as the global
         library was. With ``inverse=True``, ``"auto"`` means a fraction.
     wavelengths : array-like, "index" or None, default=None
@@ -49,6 +96,12 @@ class Absorbance(SpectralTransformer):
     -----
     Reflectance <= 0 has no absorbance and is an error, never clipped:
     it almost always means the data are already absorbance, or a bad scan.
+
+    Spectra in the other unit are an error, in ``fit`` and whenever
+    reflectance is converted: in fractions, a spectrum whose median exceeds
+    1.5 (it is percent); in percent, a spectrum with no value above 1.5 (it
+    is a fraction). Without this, local spectra in percent given to a
+    transformer fitted on fractions would get an absorbance 2 too low.
 
     Examples
     --------
@@ -79,15 +132,29 @@ class Absorbance(SpectralTransformer):
         self.wavelengths = wavelengths
 
     def _fit(self, X):
-        if not self.inverse:
-            check_reflectance(X, "to take log10(1/R)")
+        if self.inverse:
+            self.percent_ = self.percent != "auto" and bool(self.percent)
+            return
+        check_reflectance(X, "to take log10(1/R)")
         if self.percent != "auto":
             self.percent_ = bool(self.percent)
-        else:
-            self.percent_ = not self.inverse and bool(X.max() > _PERCENT_THRESHOLD)
+            _check_unit(X, self.percent_, "told")
+            return
+        typical = float(np.median(np.median(X, axis=1)))
+        self.percent_ = typical > _PERCENT_THRESHOLD
+        if _AMBIGUOUS[0] < typical < _AMBIGUOUS[1]:
+            unit = "percent" if self.percent_ else "fractions"
+            warnings.warn(
+                f"Absorbance(percent='auto'): the typical reflectance is {typical:.3g}, "
+                "too bright for fractions (0-1) and too dark for percent (0-100); "
+                f"taken as {unit}. Pass percent=True or percent=False to state the unit.",
+                UserWarning,
+            )
+        _check_unit(X, self.percent_, "auto")
 
     def _to_absorbance(self, R):
         check_reflectance(R, "to take log10(1/R)")
+        _check_unit(R, self.percent_, "transform")
         A = np.log10(R)
         np.negative(A, out=A)
         if self.percent_:
@@ -95,9 +162,18 @@ class Absorbance(SpectralTransformer):
         return A
 
     def _to_reflectance(self, A):
-        R = np.power(A.dtype.type(10.0), -A)
-        if self.percent_:
-            R *= R.dtype.type(100.0)
+        with np.errstate(over="ignore"):
+            R = np.power(A.dtype.type(10.0), -A)
+            if self.percent_:
+                R *= R.dtype.type(100.0)
+        if not np.isfinite(R).all():
+            rows = np.flatnonzero(~np.isfinite(R).all(axis=1))
+            raise ValueError(
+                f"Absorbance {A.min():g} has no finite reflectance 10**-A in "
+                f"{A.dtype}: {rows.size} spectra, first at row {rows[0]}. Soil "
+                "absorbance lies between about -1 and 5: check that these are "
+                "absorbance values."
+            )
         return R
 
     def _transform(self, X):

@@ -1,0 +1,118 @@
+"""Input that used to give a wrong answer silently: now the right one, or an error."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sklearn_soilspec.baselines import MemoryBasedRegressor
+from sklearn_soilspec.baselines._local_pls import wapls_weights
+from sklearn_soilspec.preprocessing import Absorbance
+
+
+@pytest.fixture
+def fractions():
+    rng = np.random.default_rng(0)
+    return rng.uniform(0.05, 0.6, size=(20, 30))
+
+
+# --- Absorbance: the unit of reflectance ----------------------------------------
+
+
+def test_one_bright_value_does_not_make_a_library_percent(fractions):
+    R = fractions.copy()
+    R[3, 4] = 40.0  # a spike, or one spectrum saturated at a wavelength
+    ab = Absorbance().fit(R)
+    assert not ab.percent_
+    np.testing.assert_allclose(ab.transform(fractions), -np.log10(fractions))
+
+
+def test_percent_library_is_still_detected(fractions):
+    assert Absorbance().fit(fractions * 100).percent_
+
+
+def test_ambiguous_unit_warns(fractions):
+    with pytest.warns(UserWarning, match=r"typical reflectance is 1\.\d+.*percent=True or"):
+        ab = Absorbance().fit(fractions + 1.0)
+    assert not ab.percent_
+
+
+def test_clear_units_do_not_warn(fractions):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Absorbance().fit(fractions)
+        Absorbance().fit(fractions * 100)
+
+
+def test_percent_given_to_a_transformer_fitted_on_fractions_is_an_error(fractions):
+    ab = Absorbance().fit(fractions)
+    with pytest.raises(ValueError, match=r"fitted on reflectance in fractions.*20 of 20 "
+                       r"spectra look like percent.*divide them by 100"):
+        ab.transform(fractions * 100)
+
+
+def test_fractions_given_to_a_transformer_fitted_on_percent_is_an_error(fractions):
+    ab = Absorbance().fit(fractions * 100)
+    with pytest.raises(ValueError, match=r"fitted on reflectance in percent.*look like "
+                       r"fractions.*first at row 0.*multiply them by 100"):
+        ab.transform(fractions)
+
+
+def test_inverse_mode_checks_the_unit_of_the_reflectance_it_takes_back(fractions):
+    ab = Absorbance(inverse=True).fit(-np.log10(fractions))
+    with pytest.raises(ValueError, match="look like percent"):
+        ab.inverse_transform(fractions * 100)
+
+
+def test_explicit_unit_contradicted_by_every_spectrum_is_an_error(fractions):
+    with pytest.raises(ValueError, match=r"told percent=True.*pass percent=False"):
+        Absorbance(percent=True).fit(fractions)
+    with pytest.raises(ValueError, match=r"told percent=False.*pass percent=True"):
+        Absorbance(percent=False).fit(fractions * 100)
+
+
+def test_a_library_mixing_units_is_an_error(fractions):
+    mixed = np.vstack([fractions, fractions[:5] * 100])
+    with pytest.raises(ValueError, match=r"5 of 25 spectra look like percent.*first at "
+                       r"row 20.*mixes units"):
+        Absorbance().fit(mixed)
+
+
+def test_absorbance_without_finite_reflectance_is_an_error():
+    with pytest.raises(ValueError, match="no finite reflectance"):
+        Absorbance(inverse=True).fit_transform(np.full((2, 3), -400.0))
+    with pytest.raises(ValueError, match="no finite reflectance"):
+        Absorbance().fit(np.full((2, 3), 0.5)).inverse_transform(np.full((2, 3), -400.0))
+
+
+# --- MemoryBasedRegressor: constant neighbourhoods ------------------------------
+
+
+@pytest.mark.parametrize("local_model, comps", [("wapls", (3, 15)), ("pls", 5)])
+def test_mbl_predicts_the_constant_of_a_constant_neighbourhood(local_model, comps):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 30))
+    y = np.full(80, 3.0)
+    model = MemoryBasedRegressor(n_neighbors=30, space="spectra", metric="euclidean",
+                                 local_model=local_model, pls_components=comps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        pred = model.fit(X, y).predict(X[:5])
+    np.testing.assert_allclose(pred, 3.0)
+
+
+def test_mbl_predicts_a_locally_constant_property():
+    # Two clusters of spectra; the property is constant within the second.
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(40, 20)), 50 + rng.normal(size=(40, 20))])
+    y = np.r_[rng.normal(size=40), np.full(40, 7.5)]
+    pred = MemoryBasedRegressor(n_neighbors=20, space="spectra", metric="euclidean").fit(
+        X, y).predict(X[40:45])
+    np.testing.assert_allclose(pred, 7.5)
+
+
+def test_wapls_weights_of_zero_products_are_equal_not_zero():
+    w = wapls_weights(np.ones((2, 13)), np.zeros((2, 13)))
+    np.testing.assert_allclose(w, 1 / 13)
+    w = wapls_weights(np.array([[1.0, 2.0, 4.0]]), np.ones((1, 3)))
+    np.testing.assert_allclose(w, [[4 / 7, 2 / 7, 1 / 7]])
