@@ -24,6 +24,7 @@ REPORT_FILES = (
     "report.md", "scores.csv", "scores_pooled.csv", "comparison.csv", "predictions.csv",
     "learning_curves.csv", "transfer_reports.csv", "rmse_bars.png", "observed_predicted.png",
     "learning_curves.png",
+    "report.html", "headline.csv", "rmse_change.png", "observed_predicted_localised.png",
 )
 
 

@@ -1,249 +1,40 @@
-"""Plots and the markdown report of an experiment (matplotlib, optional).
+"""The report of an experiment: markdown and a self-contained HTML page.
 
-Figures are built with :class:`matplotlib.figure.Figure` and saved through the
-Agg canvas, never through pyplot: no window opens and nothing depends on the
-user's backend or on global pyplot state (safe in threads and on servers).
+Both say the same in the same order: first what to do (the localised model
+against the best simple choice per site and property), then the detail.
 """
 
+import io
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from ._figures import (
+    plot_learning_curves,
+    plot_observed_predicted,
+    plot_rmse_bars,
+    plot_rmse_change,
+)
+from ._html import _cell, render_html
 
 __all__ = [
-    "plot_rmse_bars",
-    "plot_observed_predicted",
     "plot_learning_curves",
+    "plot_observed_predicted",
+    "plot_rmse_bars",
+    "plot_rmse_change",
     "write_report",
 ]
 
 
-def _figure(width, height):
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError(
-            "Plots need matplotlib: pip install 'sklearn-soilspec[plot]'."
-        ) from exc
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def plot_rmse_bars(result):
-    """Bar chart of the pooled RMSE per domain, one panel per property.
-
-    Parameters
-    ----------
-    result : ExperimentResult
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import Ridge
-    >>> from sklearn_soilspec.datasets import SpectralLibrary
-    >>> from sklearn_soilspec.experiments import LocalisationExperiment, ModelSpec, plot_rmse_bars
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(80, 10))
-    >>> lib = SpectralLibrary(X=X, Y=X[:, :1] + 0.1 * rng.normal(size=(80, 1)),
-    ...                       groups=np.repeat(["a", "b"], 40),
-    ...                       wavelengths=np.arange(400.0, 410.0), target_names=["OC"])
-    >>> result = LocalisationExperiment(
-    ...     models={"local": Ridge(), "global": ModelSpec(Ridge(), training="global")},
-    ...     n_repeats=2, verbose=0).run(lib)
-    >>> fig = plot_rmse_bars(result)
-    >>> [ax.get_title() for ax in fig.axes]
-    ['OC']
-    >>> import os, tempfile
-    >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "rmse.png"))
-    """
-    pooled = result.scores_pooled
-    models = list(result.trainings)
-    domains = list(pd.unique(pooled["domain"]))
-    width = max(5.0, 0.4 * len(domains) * max(1, len(models)) + 2)
-    fig = _figure(width, 3.2 * len(result.targets))
-    axes = fig.subplots(len(result.targets), 1, squeeze=False)[:, 0]
-    bar = 0.8 / max(1, len(models))
-    for ax, target in zip(axes, result.targets):
-        block = pooled[pooled["target"] == target].set_index(["domain", "model"])["rmse"]
-        for j, model in enumerate(models):
-            heights = [block.get((d, model), np.nan) for d in domains]
-            ax.bar(np.arange(len(domains)) + (j - (len(models) - 1) / 2) * bar, heights,
-                   bar, label=model)
-        ax.set_xticks(np.arange(len(domains)), [str(d) for d in domains])
-        ax.set_ylabel(f"RMSE {target}{_unit(result, target)}")
-        ax.set_title(target)
-    axes[0].legend(fontsize="small", ncols=min(4, len(models)))
-    return fig
-
-
-def plot_observed_predicted(result):
-    """Observed vs predicted test values, pooled over domains and repeats.
-
-    One row per property, one column per model; the 1:1 line and the pooled
-    RMSE and R2 are drawn in each panel.
-
-    Parameters
-    ----------
-    result : ExperimentResult
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import Ridge
-    >>> from sklearn_soilspec.datasets import SpectralLibrary
-    >>> from sklearn_soilspec.experiments import LocalisationExperiment, ModelSpec, plot_observed_predicted
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(80, 10))
-    >>> lib = SpectralLibrary(X=X, Y=X[:, :1] + 0.1 * rng.normal(size=(80, 1)),
-    ...                       groups=np.repeat(["a", "b"], 40),
-    ...                       wavelengths=np.arange(400.0, 410.0), target_names=["OC"])
-    >>> result = LocalisationExperiment(
-    ...     models={"local": Ridge(), "global": ModelSpec(Ridge(), training="global")},
-    ...     n_repeats=2, verbose=0).run(lib)
-    >>> fig = plot_observed_predicted(result)
-    >>> len(fig.axes)  # one property x two models
-    2
-    >>> import os, tempfile
-    >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "observed_predicted.png"))
-    """
-    from ._metrics import r2, rmse
-
-    preds = result.predictions
-    models = list(result.trainings)
-    fig = _figure(2.4 * len(models) + 0.5, 2.4 * len(result.targets) + 0.3)
-    axes = fig.subplots(len(result.targets), len(models), squeeze=False)
-    for i, target in enumerate(result.targets):
-        rows = preds[preds["target"] == target]
-        obs_all = rows["observed"].to_numpy(dtype=float)
-        finite = obs_all[np.isfinite(obs_all)]
-        lims = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-        for j, model in enumerate(models):
-            ax = axes[i, j]
-            sub = rows[rows["model"] == model]
-            obs, pred = sub["observed"].to_numpy(float), sub["predicted"].to_numpy(float)
-            for domain, part in sub.groupby("domain", sort=False):
-                ax.scatter(part["observed"], part["predicted"], s=8, alpha=0.6, label=str(domain))
-            ax.plot(lims, lims, color="0.3", lw=0.8)
-            ax.set_title(f"{model}\nRMSE {rmse(obs, pred):.3g}, R² {r2(obs, pred):.2f}",
-                         fontsize="small")
-            if j == 0:
-                ax.set_ylabel(f"predicted {target}")
-            if i == len(result.targets) - 1:
-                ax.set_xlabel(f"observed {target}")
-    axes[0, 0].legend(fontsize="x-small", title="domain", title_fontsize="x-small")
-    return fig
-
-
-def plot_learning_curves(result, repeat=0):
-    """Validation error over epochs: transfer against local training.
-
-    The study's view of positive or negative transfer: a transfer model
-    whose curve starts and stays below the local model's has gained from
-    the global library. Where the models record the validation RMSE per
-    property in its units (the CNN does), one panel per domain and property
-    shows it; the losses are not comparable between models, since a
-    warm-started model keeps its source's target scaling. Otherwise one
-    panel per domain shows the losses, training losses dashed. Curves of the
-    first repeat (``repeat``).
-
-    Parameters
-    ----------
-    result : ExperimentResult
-    repeat : int, default=0
-        Which repeat's curves to draw.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure or None
-        None when no local or transfer model recorded a history.
-
-    Examples
-    --------
-    A global network, and local and transfer ones on each domain (tiny, for
-    speed):
-
-    >>> import numpy as np
-    >>> from sklearn_soilspec.datasets import SpectralLibrary
-    >>> from sklearn_soilspec.experiments import (LocalisationExperiment, ModelSpec,
-    ...                                           plot_learning_curves)
-    >>> from sklearn_soilspec.neural import SpectralCNNRegressor
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(60, 16))
-    >>> lib = SpectralLibrary(X=X, Y=X[:, :1], groups=np.repeat(["a", "b"], 30),
-    ...                       wavelengths=np.arange(400.0, 416.0), target_names=["OC"])
-    >>> cnn = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
-    ...                                           "head_units": 8}, max_epochs=2, random_state=0)
-    >>> models = {"local": cnn, "global": ModelSpec(cnn, training="global"),
-    ...           "transfer": ModelSpec(cnn, training="transfer", source="global")}
-    >>> result = LocalisationExperiment(models=models, n_repeats=1, verbose=0).run(lib)
-    >>> fig = plot_learning_curves(result)
-    >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]
-    ['a: OC', 'b: OC']
-    >>> import os, tempfile
-    >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "learning_curves.png"))
-    """
-    curves = result.learning_curves
-    if curves.empty:
-        return None
-    curves = curves[curves["training"].isin(["local", "transfer"]) & (curves["repeat"] == repeat)]
-    if curves.empty:
-        return None
-    domains = list(pd.unique(curves["domain"]))
-    rmse_cols = [c for c in curves.columns
-                 if c.startswith("valid_rmse_") and curves[c].notna().any()]
-    if rmse_cols:
-        return _plot_rmse_curves(result, curves, domains, rmse_cols)
-    ncols = min(3, len(domains))
-    nrows = -(-len(domains) // ncols)
-    fig = _figure(4.0 * ncols, 3.0 * nrows)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
-    for ax, domain in zip(axes, domains):
-        sub = curves[curves["domain"] == domain]
-        groups = sub.groupby(["model", "target"], dropna=False, sort=False)
-        for k, ((model, target), part) in enumerate(groups):
-            label = model if pd.isna(target) else f"{model} ({target})"
-            color = f"C{k}"
-            ax.plot(part["epoch"], part["valid_loss"], color=color, label=f"{label} valid")
-            ax.plot(part["epoch"], part["train_loss"], color=color, ls="--", lw=0.8)
-        ax.set_title(str(domain))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss (dashed: training)")
-        ax.legend(fontsize="x-small")
-    for ax in axes[len(domains):]:
-        ax.set_visible(False)
-    return fig
-
-
-def _plot_rmse_curves(result, curves, domains, rmse_cols):
-    fig = _figure(3.6 * len(rmse_cols), 2.8 * len(domains))
-    axes = fig.subplots(len(domains), len(rmse_cols), squeeze=False)
-    for i, domain in enumerate(domains):
-        sub = curves[curves["domain"] == domain]
-        for j, col in enumerate(rmse_cols):
-            ax = axes[i, j]
-            target = col[len("valid_rmse_"):]
-            for k, (model, part) in enumerate(sub.groupby("model", sort=False)):
-                if part[col].notna().any():
-                    ax.plot(part["epoch"], part[col], color=f"C{k}", label=model)
-            ax.set_title(f"{domain}: {target}", fontsize="small")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(f"validation RMSE{_unit(result, target)}")
-            ax.legend(fontsize="x-small")
-    return fig
-
-
 def write_report(result, folder):
-    """Write CSV tables, PNG figures and ``report.md`` into ``folder``.
+    """Write CSV tables, PNG figures, ``report.md`` and ``report.html`` into ``folder``.
+
+    The report leads with what to do: per site and property, the localised
+    model (:attr:`ExperimentResult.localised_model`) against the best simple
+    choice as a heat map of % RMSE change, the gain or loss per property,
+    and observed vs predicted values of the localised model (with its
+    prediction intervals where it gives them). The detail follows: the
+    study's summary, every transfer model against the best non-transfer
+    one, the RMSE of every model, learning curves. ``report.html`` holds the
+    same sections with every figure embedded, so it can be sent as one file.
 
     Parameters
     ----------
@@ -273,82 +64,135 @@ def write_report(result, folder):
     >>> path = write_report(result, tempfile.mkdtemp())
     >>> path.name
     'report.md'
-    >>> sorted(f for f in os.listdir(path.parent) if f.endswith(".png"))
-    ['observed_predicted.png', 'rmse_bars.png']
+    >>> sorted(f for f in os.listdir(path.parent) if f.startswith("report"))
+    ['report.html', 'report.md']
     >>> path.read_text().splitlines()[0]
     '# Localisation experiment'
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result.to_csv(folder)
-    figures = {
-        "rmse_bars.png": ("RMSE per domain, property and model", plot_rmse_bars(result)),
-        "observed_predicted.png": ("Observed vs predicted (test sets)",
-                                   plot_observed_predicted(result)),
-        "learning_curves.png": ("Validation loss: transfer vs local", plot_learning_curves(result)),
-    }
-    for name, (_, fig) in figures.items():
-        if fig is not None:
-            fig.savefig(folder / name, dpi=110)
-
-    pooled = result.scores_pooled
-    rmse_table = pooled.pivot_table(index=["domain", "target"], columns="model", values="rmse",
-                                    sort=False).reindex(columns=list(result.trainings))
-    lines = [
-        "# Localisation experiment",
-        "",
-        "Global, local and transfer models compared on each domain's held-out test samples "
-        "(protocol of Padarian, Minasny & McBratney 2019).",
-        "",
-        "## Summary",
-        "",
-        "```",
-        result.summary(),
-        "```",
-        "",
-        "## Transfer against the best non-transfer model",
-        "",
-        "Negative `rmse_change_pct` means transfer is better; `p_value`: paired bootstrap of the "
-        "RMSE difference over test samples (two-sided).",
-        "",
-        _markdown(result.comparison),
-        "",
-        "## RMSE (test predictions pooled over repeats)",
-        "",
-        _markdown(rmse_table.reset_index()),
-        "",
-    ]
-    for name, (title, fig) in figures.items():
-        if fig is not None:
-            lines += [f"## {title}", "", f"![{title}]({name})", ""]
-    lines += [
-        "## Files",
-        "",
-        "`scores.csv` (per repeat), `scores_pooled.csv`, `comparison.csv`, `predictions.csv`, "
-        "`learning_curves.csv`, `transfer_reports.csv`.",
-        "",
-    ]
+    sections = _sections(result)
+    for _, blocks in sections:
+        for block in blocks:
+            if block[0] == "figure":
+                (folder / block[1]).write_bytes(block[3])
+    title = "Localisation experiment"
+    (folder / "report.html").write_text(render_html(title, sections), encoding="utf-8")
     path = folder / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(_render_markdown(title, sections), encoding="utf-8")
     return path
 
 
-def _unit(result, target):
-    unit = result.config.get("target_units", {}).get(target)
-    return f" ({unit})" if unit and len(unit) < 12 else ""
+def _png(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def _figure_block(name, caption, fig):
+    return [] if fig is None else [("figure", name, caption, _png(fig))]
+
+
+def _sections(result):
+    """The report's sections, shared by the markdown and the HTML page."""
+    model = result.localised_model
+    sections = []
+    if model is not None and not result.headline.empty:
+        gain = result.gain_per_target()
+        sections += [
+            ("What to do", [
+                ("p", f"The localised model is {model}; the simple choice is, per site and "
+                      "property, the lowest RMSE of the non-transfer models (local, spiked, "
+                      "and the global model as it is), picked on the same test samples, "
+                      "which favours it."),
+                ("advice", result.advice()),
+            ]),
+            ("RMSE change of the localised model against the best simple choice", [
+                ("p", "Negative: the localised model is better. * marks a significant "
+                      f"difference (paired bootstrap, p < {result.alpha:g})."),
+                *_figure_block("rmse_change.png",
+                               f"% RMSE change of {model} against the best simple model",
+                               plot_rmse_change(result)),
+            ]),
+            ("Transfer gain or loss per property", [
+                ("table", gain),
+                ("table", result.headline),
+            ]),
+            (f"Observed vs predicted: {model}", [
+                ("p", "Test samples pooled over repeats"
+                      + ("; bars are prediction intervals."
+                         if _has_intervals(result, model) else ".")),
+                *_figure_block("observed_predicted_localised.png",
+                               f"Observed vs predicted, {model}",
+                               plot_observed_predicted(result, models=[model])),
+            ]),
+        ]
+    else:
+        sections.append(("What to do", [
+            ("p", "No localised or transfer model was run: compare the models by their "
+                  "RMSE below."),
+        ]))
+    pooled = result.scores_pooled
+    rmse_table = pooled.pivot_table(index=["domain", "target"], columns="model", values="rmse",
+                                    sort=False).reindex(columns=list(result.trainings))
+    sections += [
+        ("Summary", [("pre", result.summary())]),
+        ("Transfer against the best non-transfer model", [
+            ("p", "Negative rmse_change_pct means transfer is better; p_value: paired "
+                  "bootstrap of the RMSE difference over test samples (two-sided)."),
+            ("table", result.comparison),
+        ]),
+        ("RMSE (test predictions pooled over repeats)", [("table", rmse_table.reset_index())]),
+        ("RMSE per domain, property and model", _figure_block(
+            "rmse_bars.png", "RMSE per domain, property and model",
+            plot_rmse_bars(result))),
+        ("Observed vs predicted (test sets)", _figure_block(
+            "observed_predicted.png", "Observed vs predicted (test sets)",
+            plot_observed_predicted(result))),
+        ("Validation loss: transfer vs local", _figure_block(
+            "learning_curves.png", "Validation loss: transfer vs local",
+            plot_learning_curves(result))),
+        ("Files", [("p", "scores.csv (per repeat), scores_pooled.csv, comparison.csv, "
+                         "headline.csv, predictions.csv, learning_curves.csv, "
+                         "transfer_reports.csv.")]),
+    ]
+    return [(title, blocks) for title, blocks in sections if blocks]
+
+
+def _has_intervals(result, model):
+    preds = result.predictions
+    if not {"lower", "upper"} <= set(preds.columns):
+        return False
+    own = preds[preds["model"] == model]
+    return bool(own["lower"].notna().any())
+
+
+def _render_markdown(title, sections):
+    lines = [f"# {title}", "", "Global, local and transfer models compared on each domain's "
+             "held-out test samples (protocol of Padarian, Minasny & McBratney 2019).", ""]
+    for heading, blocks in sections:
+        lines += [f"## {heading}", ""]
+        for block in blocks:
+            kind = block[0]
+            if kind == "p":
+                lines += [block[1], ""]
+            elif kind == "advice":
+                lines += [f"- {line}" for line in block[1]] + [""]
+            elif kind == "pre":
+                lines += ["```", block[1], "```", ""]
+            elif kind == "table":
+                lines += [_markdown(block[1]), ""]
+            else:  # figure
+                lines += [f"![{block[2]}]({block[1]})", ""]
+    return "\n".join(lines)
 
 
 def _markdown(df):
     """A DataFrame as a GitHub markdown table (no extra dependency)."""
     if df.empty:
         return "_(none)_"
-
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else f"{v:.4g}"
-        return "" if v is None or v is pd.NA else str(v)
-
     head = "| " + " | ".join(str(c) for c in df.columns) + " |"
     rule = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, rule, *body])

@@ -37,6 +37,18 @@ class ExperimentResult:
         against it (negative = transfer is better) and the p-value of the
         paired bootstrap test of the RMSE difference
         (:func:`paired_rmse_test`, resampling per sample).
+    localised_model : str or None
+        The model the report leads with: the one named ``"localised"`` when
+        there is one, else the transfer model whose RMSE change against the
+        best simple choice is lowest on average over domains x properties;
+        None when there is neither.
+    headline : DataFrame
+        Per domain x property: ``localised_model`` against the best simple
+        choice (the lowest pooled RMSE of the other non-transfer models:
+        local, spiked, and the global model as it is), its % RMSE change
+        (negative = the localised model is better) and the paired bootstrap
+        p-value. The simple choice is picked on the test predictions
+        themselves, which favours it: a gain shown here is not flattered.
     learning_curves : DataFrame
         ``train_loss`` and ``valid_loss`` per epoch of every fitted step with a
         ``history_`` (``repeat`` is missing for global models, fitted once per
@@ -81,6 +93,8 @@ class ExperimentResult:
         self.scores = _score(predictions, ["domain", "repeat", "target", "model"])
         self.scores_pooled = self._pool()
         self.comparison = self._compare(random_state)
+        self.localised_model = self._pick_localised()
+        self.headline = self._headline(random_state)
 
     @classmethod
     def from_parts(cls, parts, **kwargs):
@@ -129,16 +143,9 @@ class ExperimentResult:
                     row["transfer_rmse"] / row["best_other_rmse"] - 1.0)
                 row["p_value"] = np.nan
                 if best_other is not None:
-                    cols = ["repeat", "sample_id", "observed", "predicted"]
-                    pair = preds[(domain, target, tr["model"])][cols].merge(
-                        preds[(domain, target, best_other["model"])][cols[:2] + ["predicted"]],
-                        on=["repeat", "sample_id"], suffixes=("_a", "_b"),
-                    )
-                    test = paired_rmse_test(
-                        pair["observed"], pair["predicted_a"], pair["predicted_b"],
-                        sample_ids=pair["sample_id"], random_state=random_state,
-                    )
-                    row["p_value"] = test["p_value"]
+                    row["p_value"] = _paired_p(preds[(domain, target, tr["model"])],
+                                               preds[(domain, target, best_other["model"])],
+                                               random_state)
                 row["transfer_better"] = bool(row["rmse_change_pct"] < 0)
                 row["significant"] = bool(row["transfer_better"] and row["p_value"] < self.alpha)
                 rows.append(row)
@@ -146,6 +153,107 @@ class ExperimentResult:
             "domain", "target", "transfer_model", "transfer_rmse", "best_model",
             "second_best_model", "best_other_model", "best_other_rmse", "rmse_change_pct",
             "p_value", "transfer_better", "significant"])
+
+    def _simple_scores(self, exclude):
+        """Pooled scores of the simple choices: every non-transfer model but ``exclude``."""
+        pooled = self.scores_pooled
+        return pooled[(pooled["training"] != "transfer") & (pooled["model"] != exclude)]
+
+    def _pick_localised(self):
+        if "localised" in self.trainings:
+            return "localised"
+        transfer = [m for m, t in self.trainings.items() if t == "transfer"]
+        if len(transfer) <= 1:
+            return transfer[0] if transfer else None
+        pooled = self.scores_pooled.dropna(subset=["rmse"])
+        best = self._simple_scores(None).groupby(["domain", "target"])["rmse"].min()
+        change = {}
+        for model in transfer:
+            own = pooled[pooled["model"] == model].set_index(["domain", "target"])["rmse"]
+            ratio = (own / best.reindex(own.index)).dropna()
+            # Ratios on a log scale: halving and doubling weigh the same.
+            change[model] = np.log(ratio).mean() if len(ratio) else np.inf
+        return min(transfer, key=lambda m: change[m])
+
+    def _headline(self, random_state):
+        columns = ["domain", "target", "localised_model", "localised_rmse", "simple_model",
+                   "simple_training", "simple_rmse", "rmse_change_pct", "p_value",
+                   "localised_better", "significant"]
+        model = self.localised_model
+        if model is None:
+            return pd.DataFrame(columns=columns)
+        pooled = self.scores_pooled.dropna(subset=["rmse"])
+        simple = self._simple_scores(model).dropna(subset=["rmse"])
+        preds = {key: block for key, block in self.predictions.groupby(_KEYS, sort=False)}
+        rows = []
+        for (domain, target), own in pooled[pooled["model"] == model].groupby(
+                ["domain", "target"], sort=False):
+            own = own.iloc[0]
+            others = simple[(simple["domain"] == domain) & (simple["target"] == target)]
+            row = {"domain": domain, "target": target, "localised_model": model,
+                   "localised_rmse": own["rmse"], "simple_model": None,
+                   "simple_training": None, "simple_rmse": np.nan, "p_value": np.nan}
+            if len(others):
+                best = others.sort_values("rmse").iloc[0]
+                row.update(simple_model=best["model"], simple_training=best["training"],
+                           simple_rmse=best["rmse"],
+                           p_value=_paired_p(preds[(domain, target, model)],
+                                             preds[(domain, target, best["model"])],
+                                             random_state))
+            row["rmse_change_pct"] = 100.0 * (row["localised_rmse"] / row["simple_rmse"] - 1.0)
+            row["localised_better"] = bool(row["rmse_change_pct"] < 0)
+            row["significant"] = bool(row["localised_better"] and row["p_value"] < self.alpha)
+            rows.append(row)
+        return pd.DataFrame(rows, columns=columns)
+
+    def gain_per_target(self):
+        """Per property: in how many domains the localised model beat the simple choice.
+
+        Returns
+        -------
+        table : DataFrame
+            ``target``, ``n_domains``, ``helped`` (lower RMSE than the best
+            simple choice), ``significant`` (of those, at p < ``alpha``),
+            ``median_change_pct``, ``best_change_pct`` and
+            ``worst_change_pct``; one row per property, in the library's order.
+        """
+        columns = ["target", "n_domains", "helped", "significant", "median_change_pct",
+                   "best_change_pct", "worst_change_pct"]
+        head = self.headline.dropna(subset=["rmse_change_pct"])
+        rows = []
+        for target in self.targets:
+            block = head[head["target"] == target]
+            if block.empty:
+                continue
+            change = block["rmse_change_pct"]
+            rows.append({"target": target, "n_domains": len(block),
+                         "helped": int(block["localised_better"].sum()),
+                         "significant": int(block["significant"].sum()),
+                         "median_change_pct": change.median(),
+                         "best_change_pct": change.min(), "worst_change_pct": change.max()})
+        return pd.DataFrame(rows, columns=columns)
+
+    def advice(self):
+        """What the experiment says to do, in one sentence per property.
+
+        Returns
+        -------
+        lines : list of str
+            Empty when there is no localised or transfer model to judge.
+        """
+        model = self.localised_model
+        gain = self.gain_per_target()
+        if model is None or gain.empty:
+            return []
+        lines = []
+        for row in gain.itertuples(index=False):
+            verdict = ("use it" if row.helped > row.n_domains / 2 and row.median_change_pct < 0
+                       else "keep the simple choice")
+            lines.append(
+                f"{model} helped in {row.helped} of {row.n_domains} site(s) for {row.target} "
+                f"(median RMSE change {row.median_change_pct:+.1f} % against the best simple "
+                f"model, {row.significant} significant at p < {self.alpha:g}): {verdict}.")
+        return lines
 
     # -- text and files --------------------------------------------------------
     def summary(self):
@@ -162,6 +270,7 @@ class ExperimentResult:
             f"{cfg.get('n_repeats')} repeat(s) ({cfg.get('split')} split), "
             f"{len(self.trainings)} models."
         ]
+        lines += self.advice()
         comp = self.comparison
         for model, block in comp.groupby("transfer_model", sort=False):
             n, k = len(block), int(block["transfer_better"].sum())
@@ -192,7 +301,7 @@ class ExperimentResult:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name in ("scores", "scores_pooled", "comparison", "predictions",
+        for name in ("scores", "scores_pooled", "comparison", "headline", "predictions",
                      "learning_curves", "transfer_reports"):
             path = folder / f"{name}.csv"
             getattr(self, name).to_csv(path, index=False)
@@ -215,6 +324,16 @@ class ExperimentResult:
 
     def __repr__(self):
         return f"ExperimentResult(\n{self.summary()}\n)"
+
+
+def _paired_p(a, b, random_state):
+    """p-value of the paired bootstrap RMSE test of two models' prediction blocks."""
+    cols = ["repeat", "sample_id", "observed", "predicted"]
+    pair = a[cols].merge(b[cols[:2] + ["predicted"]], on=["repeat", "sample_id"],
+                         suffixes=("_a", "_b"))
+    test = paired_rmse_test(pair["observed"], pair["predicted_a"], pair["predicted_b"],
+                            sample_ids=pair["sample_id"], random_state=random_state)
+    return test["p_value"]
 
 
 def _score(predictions, keys):
