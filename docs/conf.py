@@ -3,6 +3,7 @@
 import os
 import re
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -20,6 +21,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
 
 autosummary_generate = True
@@ -33,9 +35,43 @@ intersphinx_mapping = {}
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "generated/*.examples"]
-html_theme = "alabaster"
-html_static_path = ["_static"]
 nitpicky = False
+
+# The theme of scikit-learn's own documentation. The project gives no
+# repository URL in pyproject.toml, so there is no GitHub icon to show.
+html_theme = "pydata_sphinx_theme"
+html_title = f"sklearn-soilspec {release}"
+html_theme_options = {
+    "logo": {"text": "sklearn-soilspec"},
+    "navbar_align": "left",
+    "header_links_before_dropdown": 5,
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version", "theme-version"],
+}
+# Example pages are long scripts: the left sidebar only takes width from them.
+html_sidebars = {"auto_examples/*": []}
+html_static_path = ["_static"] if (Path(__file__).parent / "_static").is_dir() else []
+
+# The examples are run at every build: their figures and printed output are
+# made here, and each page offers the script as .py and as a notebook.
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    # Every script of examples/ is run, not only those named plot_*.
+    "filename_pattern": r"\.py$",
+    "ignore_pattern": r"__init__\.py",
+    "image_scrapers": ("matplotlib",),
+    "download_all_examples": True,
+    "within_subsection_order": "FileNameSortKey",
+    # Names in the example code link to their page of the API reference.
+    "doc_module": ("sklearn_soilspec",),
+    "reference_url": {"sklearn_soilspec": None},
+    "backreferences_dir": "generated/backreferences",
+    "remove_config_comments": True,
+    "min_reported_time": 1,
+}
 
 # scikit-learn adds set_fit_request & co. to every estimator class; their
 # docstrings point into scikit-learn's own glossary and say nothing specific.
