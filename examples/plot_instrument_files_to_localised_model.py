@@ -4,9 +4,10 @@ From a folder of OPUS files and a lab table to a localised model
 ================================================================
 
 The path a laboratory takes with its own data: a folder of Bruker OPUS scans
-and a CSV table of lab results become a :class:`~sklearn_soilspec.SpectralLibrary`
-with :func:`~sklearn_soilspec.datasets.load_opus`; a global model, trained on
-a library and shared as a file, is localised to a farm's few samples with
+and a CSV table of lab results become a
+:class:`~sklearn_soilspec.datasets.SpectralLibrary` with
+:func:`~sklearn_soilspec.datasets.load_opus`; a global model, trained on a
+library and shared as a file, is localised to a farm's few samples with
 :class:`~sklearn_soilspec.localised.LocalisedRegressor`; its
 ``localisation_report_`` says which candidate it chose for each property, and
 new scans of the farm get predictions with intervals.
@@ -31,6 +32,7 @@ new scans of the farm get predictions with intervals.
 # row per sample with the same ids.
 import shutil
 import tempfile
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -102,11 +104,16 @@ def read_scans(folder, lab=None):
                          axis=AXIS, measurement="absorbance")
 
 
+def show(text):
+    print(textwrap.fill(str(text), 88, subsequent_indent="    "))
+
+
 library = read_scans(library_folder, library_lab)
 farm = read_scans(farm_folder, farm_lab)
-print(library)
-print(farm)
-print(*farm.conversions, sep="\n")
+show(library)
+show(farm)
+for note in farm.conversions:
+    show(note)
 
 # %%
 # The scans as read
@@ -147,8 +154,7 @@ print(load_model(model_file)[-1].target_names_)
 # and keeps the best single candidate unless a blend beats it by a clear
 # margin. Fine-tuning runs a few epochs here, for speed.
 model = LocalisedRegressor(model_file, library=library, cv=4,
-                           fine_tune={"max_epochs": 10})
-model.fit(farm.X, farm.Y)
+                           fine_tune={"max_epochs": 10}).fit(farm.X, farm.Y)
 
 # %%
 # The localisation report
