@@ -4,8 +4,9 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
-from sklearn_soilspec.baselines import MemoryBasedRegressor
+from sklearn_soilspec.baselines import MemoryBasedRegressor, PLSRegressionCV
 from sklearn_soilspec.baselines._local_pls import wapls_weights
 from sklearn_soilspec.preprocessing import Absorbance
 
@@ -116,3 +117,39 @@ def test_wapls_weights_of_zero_products_are_equal_not_zero():
     np.testing.assert_allclose(w, 1 / 13)
     w = wapls_weights(np.array([[1.0, 2.0, 4.0]]), np.ones((1, 3)))
     np.testing.assert_allclose(w, [[4 / 7, 2 / 7, 1 / 7]])
+
+
+# --- baselines: degenerate spectra ----------------------------------------------
+
+
+def test_pls_cv_components_never_exceed_the_rank_of_the_spectra():
+    # Two identical wavelengths: distinct spectra of rank 1.
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.uniform(0.1, 0.6, size=(6, 1)), 2, axis=1)
+    y = rng.normal(size=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = PLSRegressionCV(max_components=3, cv=2, random_state=0).fit(X, y)
+    assert model.max_components_ == 1
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_identical_library_spectra_are_an_error_for_mbl():
+    with pytest.raises(ValueError, match="All 5 library spectra are identical"):
+        MemoryBasedRegressor(n_neighbors=3).fit(np.ones((5, 4)), np.arange(5.0))
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e100])
+@pytest.mark.parametrize(
+    "model",
+    [PLSRegressionCV(max_components=2, cv=2), MemoryBasedRegressor(n_neighbors=3)],
+    ids=lambda m: type(m).__name__,
+)
+def test_spectra_of_absurd_magnitude_are_named(model, scale):
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0.1, 0.6, size=(8, 5)), rng.normal(size=8)
+    with pytest.raises(ValueError, match=r"reach at most .* check the units, or rescale"):
+        clone(model).fit(X * scale, y)
+    fitted = clone(model).fit(X, y)
+    with pytest.raises(ValueError, match="outside 1e-30 to 1e"):
+        fitted.predict(X * scale)

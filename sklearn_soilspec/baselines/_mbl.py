@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._local_pls import batched_pls1, wapls_weights
 from .._targets import MissingTargetsMixin, check_targets
-from ._validation import local_rows
+from ._validation import check_magnitude, local_rows
 
 __all__ = ["MemoryBasedRegressor"]
 
@@ -194,7 +194,14 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self : MemoryBasedRegressor
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=3)
+        check_magnitude(X, type(self).__name__)
         Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
+        if not np.ptp(X, axis=0).any():
+            raise ValueError(
+                f"All {X.shape[0]} library spectra are identical: no spectrum is nearer "
+                "than another and no local model has anything to regress on. Check that "
+                "the spectra were read correctly (one per sample)."
+            )
         self._check_options()
         local = local_rows(X.shape[0], groups, is_local, self.local_domain)
         if self.spike and local is None:
@@ -322,6 +329,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        check_magnitude(X, type(self).__name__)
         Z = self._embed(X)
         out = np.column_stack(
             [

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._targets import MissingTargetsMixin, check_targets
+from ._validation import check_magnitude
 
 __all__ = ["PLSRegressionCV"]
 
@@ -32,6 +33,20 @@ def _truncated_predictions(pls, X, y_std):
     # Y = intercept + T Q' * y_std.
     contrib = scores.T[:, :, None] * (pls.y_loadings_.T * y_std)[:, None, :]
     return pls.intercept_ + np.cumsum(contrib, axis=0)
+
+
+def _rank_upto(X, k):
+    """``min(rank of centred X, k)``, at the cost of one product with k + 5 columns.
+
+    The centred rows projected on a few random directions keep the rank up to
+    the number of directions (with probability one), so the SVD is of an
+    ``(n, k + 5)`` matrix, not of the spectra.
+    """
+    Xc = X - X.mean(axis=0)
+    width = k + 5
+    if Xc.shape[1] > width:
+        Xc = Xc @ np.random.default_rng(0).standard_normal((Xc.shape[1], width))
+    return min(int(np.linalg.matrix_rank(Xc)), k)
 
 
 class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
@@ -171,6 +186,7 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self : PLSRegressionCV
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        check_magnitude(X, type(self).__name__)
         Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
         if groups is not None:
             groups = np.asarray(groups)
@@ -285,7 +301,18 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 f"All {X.shape[0]} spectra are identical: PLSR has nothing to regress on. "
                 "Check that the spectra were read correctly (one per sample).")
         smallest_train = min(np.unique(spectrum[train]).size for train, _ in splits)
-        return max(1, min(self.max_components, X.shape[1], smallest_train - 1))
+        limit = max(1, min(self.max_components, X.shape[1], smallest_train - 1))
+        # Distinct spectra can still span fewer dimensions (repeated
+        # wavelengths, spectra that are multiples of each other): a component
+        # past the rank of a training fold divides by zero too.
+        rank = min(_rank_upto(X[train], limit) for train, _ in splits)
+        if rank == 0:
+            raise ValueError(
+                "The spectra of an inner CV training fold are identical: PLSR has "
+                "nothing to regress on. Remove the duplicated spectra or use fewer "
+                "folds (cv=)."
+            )
+        return min(limit, rank)
 
     def _cv_curve(self, X, Y, splits, a_max):
         """Pooled RMSE and fold standard error for 1..a_max components."""
@@ -324,5 +351,6 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        check_magnitude(X, type(self).__name__)
         Y = np.column_stack([est.predict(X).reshape(X.shape[0], -1) for est in self.estimators_])
         return Y[:, 0] if self._single_output else Y

@@ -2,7 +2,27 @@
 
 import numpy as np
 
-__all__ = ["local_rows"]
+__all__ = ["check_magnitude", "local_rows"]
+
+# Spectra (reflectance, absorbance, their derivatives) lie far inside this
+# range; beyond it the squares and products of PLS and PCA underflow to zero
+# or overflow to infinity, and the models answer NaN or divide by zero.
+_MAGNITUDE = (1e-30, 1e30)
+
+
+def check_magnitude(X, estimator_name):
+    """Raise if the largest absolute value of ``X`` is outside the safe range."""
+    if X.size == 0:
+        return
+    largest = float(np.max(np.abs(X)))
+    if largest > _MAGNITUDE[1] or 0 < largest < _MAGNITUDE[0]:
+        raise ValueError(
+            f"{estimator_name}: the spectra reach at most {largest:.3g} in absolute "
+            f"value, outside {_MAGNITUDE[0]:g} to {_MAGNITUDE[1]:g}, where the squares "
+            "of the model's least squares under- or overflow. Spectra are reflectance, "
+            "absorbance or their derivatives: check the units, or rescale X (e.g. "
+            "StandardScaler in a Pipeline)."
+        )
 
 
 def local_rows(n_samples, groups=None, is_local=None, local_domain=None):
