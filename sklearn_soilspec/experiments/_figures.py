@@ -83,8 +83,10 @@ def plot_rmse_change(result):
     cells = head.set_index(["domain", "target"])
     finite = values[np.isfinite(values)]
     # Symmetric limits centre the diverging map at 0; at least +-5 % so that
-    # a run of tiny changes is not painted as strong colour.
-    vmax = max(5.0, float(np.abs(finite).max()) if finite.size else 5.0)
+    # a run of tiny changes is not painted as strong colour, at most +-100 %
+    # so that one site that doubles its error does not wash out the rest
+    # (the cell's number still tells).
+    vmax = float(np.clip(np.abs(finite).max(), 5.0, 100.0)) if finite.size else 5.0
     fig = _figure(max(3.5, 1.3 * len(targets) + 2.2), max(2.2, 0.45 * len(domains) + 1.3))
     ax = fig.subplots()
     from matplotlib import colormaps

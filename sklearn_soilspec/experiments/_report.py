@@ -116,8 +116,9 @@ def _sections(result):
                                plot_rmse_change(result)),
             ]),
             ("Transfer gain or loss per property", [
-                ("table", gain),
-                ("table", result.headline),
+                ("table", _rounded(gain)),
+                ("p", "Per site and property:"),
+                ("table", _rounded(result.headline)),
             ]),
             (f"Observed vs predicted: {model}", [
                 ("p", "Test samples pooled over repeats"
@@ -158,6 +159,15 @@ def _sections(result):
                          "transfer_reports.csv.")]),
     ]
     return [(title, blocks) for title, blocks in sections if blocks]
+
+
+def _rounded(table):
+    """Percentages to 0.1 %: a change of 1e-13 % reads as the 0 it is."""
+    table = table.copy()
+    for col in table.columns:
+        if col.endswith("_pct"):
+            table[col] = table[col].astype(float).round(1) + 0.0  # + 0.0: no "-0"
+    return table
 
 
 def _has_intervals(result, model):

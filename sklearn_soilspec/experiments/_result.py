@@ -270,7 +270,6 @@ class ExperimentResult:
             f"{cfg.get('n_repeats')} repeat(s) ({cfg.get('split')} split), "
             f"{len(self.trainings)} models."
         ]
-        lines += self.advice()
         comp = self.comparison
         for model, block in comp.groupby("transfer_model", sort=False):
             n, k = len(block), int(block["transfer_better"].sum())
@@ -289,7 +288,7 @@ class ExperimentResult:
             "Best model per domain x property: "
             + ", ".join(f"{m} {c}" for m, c in best.items())
         )
-        return "\n".join(lines)
+        return "\n".join(lines + self.advice())
 
     def to_csv(self, folder):
         """Write every table to ``folder`` as CSV.
