@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from sklearn_soilspec.datasets import load_opus
-from sklearn_soilspec.localised import LocalisedRegressor, plot_localisation, train_source_model
+from sklearn_soilspec.localised import (LocalisedRegressor, plot_localisation,
+                                         train_source_model)
 from sklearn_soilspec.transfer import load_model, save_model
 
 SCANS = Path("..") / "tests" / "data" / "instruments" / "opus"

@@ -61,6 +61,6 @@ for ax, model in zip(axes, MODELS):
     ax.set_title(f"{model}\nRMSE {row['rmse']:.2f} %, R² {row['r2']:.2f}", fontsize="medium")
     ax.set_xlabel(f"observed {target} (%)")
 axes[0].set_ylabel(f"predicted {target} (%)")
-fig.suptitle(f"{site}: LimeSoDa's 10 folds as test sets, {int(np.sum(lib.groups == site))} samples",
-             fontsize="medium")
+n_site = int(np.sum(lib.groups == site))
+fig.suptitle(f"{site}: LimeSoDa's 10 folds as test sets, {n_site} samples", fontsize="medium")
 plt.show()
