@@ -52,6 +52,11 @@ class FitProgress:
         """Name the fit that begins in the bar's postfix."""
         if self.live:
             self.bar.set_postfix_str(f"domain {domain!s}, {model}", refresh=True)
+            if self.verbose >= 2:
+                # The model's own epoch table follows on stdout: the bar
+                # stays above it as its heading instead of being torn apart.
+                self.bar.fp.write("\n")
+                self.bar.fp.flush()
 
     def done(self, n=1):
         """Count ``n`` finished fits."""
