@@ -153,3 +153,16 @@ def test_spectra_of_absurd_magnitude_are_named(model, scale):
     fitted = clone(model).fit(X, y)
     with pytest.raises(ValueError, match="outside 1e-30 to 1e"):
         fitted.predict(X * scale)
+
+
+def test_a_damaged_fitted_model_is_named_not_predicting_nan():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 6)), rng.normal(size=20)
+    pls = PLSRegressionCV(max_components=2, cv=2, random_state=0).fit(X, y)
+    pls.estimators_[0].coef_[:] = np.nan
+    with pytest.raises(ValueError, match="fitted attributes were changed or damaged"):
+        pls.predict(X)
+    mbl = MemoryBasedRegressor(n_neighbors=5, pls_components=2).fit(X, y)
+    mbl.library_X_ = np.full_like(mbl.library_X_, np.nan)
+    with pytest.raises(ValueError, match="MemoryBasedRegressor predicts NaN"):
+        mbl.predict(X)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._local_pls import batched_pls1, wapls_weights
 from .._targets import MissingTargetsMixin, check_targets
-from ._validation import check_magnitude, local_rows
+from ._validation import check_finite_predictions, check_magnitude, local_rows
 
 __all__ = ["MemoryBasedRegressor"]
 
@@ -337,6 +337,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 for j in range(self.library_y_.shape[1])
             ]
         )
+        check_finite_predictions(out, type(self).__name__)
         return out[:, 0] if self._single_output else out
 
     def _predict_target(self, X, Z, j, sizes, exclude=None):

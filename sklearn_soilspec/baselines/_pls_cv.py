@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._targets import MissingTargetsMixin, check_targets
-from ._validation import check_magnitude
+from ._validation import check_finite_predictions, check_magnitude
 
 __all__ = ["PLSRegressionCV"]
 
@@ -353,4 +353,5 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         check_magnitude(X, type(self).__name__)
         Y = np.column_stack([est.predict(X).reshape(X.shape[0], -1) for est in self.estimators_])
+        check_finite_predictions(Y, type(self).__name__)
         return Y[:, 0] if self._single_output else Y

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["check_magnitude", "local_rows"]
+__all__ = ["check_finite_predictions", "check_magnitude", "local_rows"]
 
 # Spectra (reflectance, absorbance, their derivatives) lie far inside this
 # range; beyond it the squares and products of PLS and PCA underflow to zero
@@ -23,6 +23,24 @@ def check_magnitude(X, estimator_name):
             "absorbance or their derivatives: check the units, or rescale X (e.g. "
             "StandardScaler in a Pipeline)."
         )
+
+
+def check_finite_predictions(Y, estimator_name):
+    """Raise if predictions from finite, checked spectra are NaN or infinite.
+
+    Fitted from validated data, the models cannot give these; a fitted
+    attribute edited or loaded from a damaged file can, and the NaN would
+    otherwise travel on into every score and table.
+    """
+    bad = ~np.isfinite(Y)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
+        raise ValueError(
+            f"{estimator_name} predicts NaN or infinity for {rows.size} finite spectra "
+            f"(first at row {rows[0]}): its fitted attributes were changed or damaged "
+            "after fit. Refit the model (or load it again from a good file)."
+        )
+    return Y
 
 
 def local_rows(n_samples, groups=None, is_local=None, local_domain=None):
