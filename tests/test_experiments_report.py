@@ -179,6 +179,8 @@ def test_gain_per_property_and_the_sentence(result):
         block = head[head["target"] == row.target]
         assert row.n_domains == 3 and row.helped == block["localised_better"].sum()
         assert row.median_change_pct == pytest.approx(block["rmse_change_pct"].median())
+        worse = (~block["localised_better"] & (block["p_value"] < result.alpha)).sum()
+        assert row.significantly_worse == worse
     advice = result.advice()
     assert advice[0].startswith(f"localised helped in {gain['helped'].iloc[0]} of 3 site(s) "
                                 "for OC")
@@ -241,3 +243,15 @@ def test_html_report_is_self_contained(result, tmp_path):
     assert "<script" not in page and "<link" not in page
     for heading in ("What to do", "Transfer gain or loss per property", "Summary"):
         assert f"<h2>{heading}</h2>" in page
+
+
+def test_report_without_a_localised_or_transfer_model(tmp_path):
+    models = {"pls_local": PLSRegression(2),
+              "pls_global": ModelSpec(PLSRegression(3), training="global")}
+    res = LocalisationExperiment(models=models, n_repeats=1, verbose=0).run(_library())
+    assert res.localised_model is None and res.headline.empty and res.advice() == []
+    assert plot_rmse_change(res) is None
+    text = res.write_report(tmp_path).read_text()
+    assert "No localised or transfer model was run" in text
+    assert not (tmp_path / "rmse_change.png").exists()
+    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()

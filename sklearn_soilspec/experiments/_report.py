@@ -102,10 +102,10 @@ def _sections(result):
         gain = result.gain_per_target()
         sections += [
             ("What to do", [
-                ("p", f"The localised model is {model}; the simple choice is, per site and "
-                      "property, the lowest RMSE of the non-transfer models (local, spiked, "
-                      "and the global model as it is), picked on the same test samples, "
-                      "which favours it."),
+                ("p", f"Judged: {model} (the localised model) against the best simple "
+                      "choice per site and property, the lowest RMSE of the non-transfer "
+                      "models (local, spiked, and the global model as it is), picked on the "
+                      "same test samples, which favours it."),
                 ("advice", result.advice()),
             ]),
             ("RMSE change of the localised model against the best simple choice", [

@@ -214,10 +214,12 @@ class ExperimentResult:
         table : DataFrame
             ``target``, ``n_domains``, ``helped`` (lower RMSE than the best
             simple choice), ``significant`` (of those, at p < ``alpha``),
+            ``significantly_worse`` (higher RMSE at p < ``alpha``),
             ``median_change_pct``, ``best_change_pct`` and
             ``worst_change_pct``; one row per property, in the library's order.
         """
-        columns = ["target", "n_domains", "helped", "significant", "median_change_pct",
+        columns = ["target", "n_domains", "helped", "significant", "significantly_worse",
+                   "median_change_pct",
                    "best_change_pct", "worst_change_pct"]
         head = self.headline.dropna(subset=["rmse_change_pct"])
         rows = []
@@ -229,6 +231,8 @@ class ExperimentResult:
             rows.append({"target": target, "n_domains": len(block),
                          "helped": int(block["localised_better"].sum()),
                          "significant": int(block["significant"].sum()),
+                         "significantly_worse": int(((~block["localised_better"])
+                                                     & (block["p_value"] < self.alpha)).sum()),
                          "median_change_pct": change.median(),
                          "best_change_pct": change.min(), "worst_change_pct": change.max()})
         return pd.DataFrame(rows, columns=columns)
@@ -252,7 +256,8 @@ class ExperimentResult:
             lines.append(
                 f"{model} helped in {row.helped} of {row.n_domains} site(s) for {row.target} "
                 f"(median RMSE change {row.median_change_pct:+.1f} % against the best simple "
-                f"model, {row.significant} significant at p < {self.alpha:g}): {verdict}.")
+                f"model; p < {self.alpha:g}: {row.significant} better, "
+                f"{row.significantly_worse} worse): {verdict}.")
         return lines
 
     # -- text and files --------------------------------------------------------
