@@ -5,8 +5,6 @@ Agg canvas, never through pyplot: no window opens and nothing depends on the
 user's backend or on global pyplot state (safe in threads and on servers).
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -15,7 +13,6 @@ __all__ = [
     "plot_rmse_bars",
     "plot_observed_predicted",
     "plot_learning_curves",
-    "write_report",
 ]
 
 
