@@ -25,9 +25,9 @@ new scans of the farm get predictions with intervals.
 # %%
 # A folder of scans and a lab table
 # ---------------------------------
-# The example reads the committed scans from the repository's test data
-# (sphinx-gallery runs each example from the ``examples/`` folder) and writes
-# everything else into a temporary folder. One file per sample, named by its
+# The example reads the committed scans from the repository's test data (it
+# runs from anywhere inside a checkout: sphinx-gallery runs it from the
+# ``examples/`` folder) and writes everything else into a temporary folder. One file per sample, named by its
 # sample id, as most instrument software exports them; the lab table has one
 # row per sample with the same ids.
 import shutil
@@ -45,8 +45,16 @@ from sklearn_soilspec.localised import (LocalisedRegressor, plot_localisation,
                                          train_source_model)
 from sklearn_soilspec.transfer import load_model, save_model
 
-SCANS = Path("..") / "tests" / "data" / "instruments" / "opus"
-scans = sorted(SCANS.glob("*.[01]"))
+def find_scans(where=Path("tests") / "data" / "instruments" / "opus"):
+    """The folder of committed scans, from anywhere inside a checkout of the repository."""
+    for base in (Path.cwd(), *Path.cwd().parents):
+        if (base / where).is_dir():
+            return base / where
+    raise FileNotFoundError(f"{where} not found above {Path.cwd()}: run this example from a "
+                            "checkout of the sklearn-soilspec repository.")
+
+
+scans = sorted(find_scans().glob("*.[01]"))
 print([scan.name for scan in scans])
 
 work = Path(tempfile.mkdtemp(prefix="soilspec-example-"))
