@@ -493,3 +493,29 @@ def test_invalid_parameter_values_are_errors():
         WavelengthResampler(kind="quadratic", wavelengths="index").fit(np.ones((2, 3)))
     with pytest.raises(ValueError, match="percent"):
         Absorbance(percent="yes").fit(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "target",
+    [
+        np.arange(400.0, 499.0, 2.0),  # every point measured: a plain gather
+        np.arange(401.3, 498.0, 3.7),  # some measured, most mixed: the masked add
+        np.arange(400.25, 499.0, 1.0),  # every point between two measured ones
+    ],
+    ids=["on-grid", "partly", "off-grid"],
+)
+def test_linear_resampling_equals_np_interp_per_row(target, dtype):
+    from sklearn_soilspec.preprocessing import resample_spectra
+
+    wl = np.arange(400.0, 500.0, 0.5)
+    rng = np.random.default_rng(0)
+    X = rng.random((1100, wl.size)).astype(dtype)  # more rows than one chunk
+    expected = np.vstack([np.interp(target, wl, row.astype(np.float64)) for row in X])
+    out = resample_spectra(X, wl, target)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    # A descending axis (wavenumbers) and a float64 result of float32 spectra agree.
+    np.testing.assert_array_equal(resample_spectra(X[:, ::-1], wl[::-1], target), out)
+    wide = resample_spectra(X, wl, target, dtype=np.float64)
+    np.testing.assert_allclose(wide, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)

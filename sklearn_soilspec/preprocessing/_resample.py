@@ -87,12 +87,32 @@ def resample_spectra(X, source, target, kind="linear", dtype=None, tolerance=1e-
         # instrument) need only their left column.
         w_left, w_right = (1.0 - w).astype(out.dtype), w.astype(out.dtype)
         mixed = np.flatnonzero(w_right != 0)
+        # np.take gathers whole rows several times faster than fancy indexing
+        # (X[:, cols]), and a masked add (ufunc `where=`) avoids the scatter of
+        # chunk[:, mixed] += ...; a weight of exactly 1 (every target point a
+        # measured one) needs no multiply. Each shortcut gives the same bits as
+        # the general formula, which mixed dtypes keep (it defines their
+        # rounding). The indices are in range by construction, and mode="clip"
+        # lets np.take write into `out` without the buffer mode="raise" needs.
+        unit_left = bool(np.all(w_left == 1))
+        where = True if mixed.size == target.size else w_right != 0
+        same_dtype = X.dtype == out.dtype
         for start in range(0, X.shape[0], _CHUNK_ROWS):
             block = X[start : start + _CHUNK_ROWS]
             chunk = out[start : start + _CHUNK_ROWS]
-            chunk[...] = block[:, cols_l]
-            chunk *= w_left
-            if mixed.size:
+            if same_dtype:
+                np.take(block, cols_l, axis=1, out=chunk, mode="clip")
+            else:
+                chunk[...] = np.take(block, cols_l, axis=1, mode="clip")
+            if not unit_left:
+                chunk *= w_left
+            if not mixed.size:
+                continue
+            if same_dtype:
+                right = np.take(block, cols_r, axis=1, mode="clip")
+                right *= w_right
+                np.add(chunk, right, out=chunk, where=where)
+            else:
                 chunk[:, mixed] += block[:, cols_r[mixed]] * w_right[mixed]
     else:
         for start in range(0, X.shape[0], _CHUNK_ROWS):
