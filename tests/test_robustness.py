@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from sklearn_soilspec.baselines import MemoryBasedRegressor, PLSRegressionCV
+from sklearn_soilspec.baselines import (
+    MemoryBasedRegressor,
+    PCAGaussianProcessRegressor,
+    PLSRegressionCV,
+)
 from sklearn_soilspec.baselines._local_pls import wapls_weights
 from sklearn_soilspec.preprocessing import Absorbance
 
@@ -134,15 +138,18 @@ def test_pls_cv_components_never_exceed_the_rank_of_the_spectra():
     assert np.isfinite(model.predict(X)).all()
 
 
-def test_identical_library_spectra_are_an_error_for_mbl():
+def test_identical_library_spectra_are_an_error_for_mbl_and_the_gp():
     with pytest.raises(ValueError, match="All 5 library spectra are identical"):
         MemoryBasedRegressor(n_neighbors=3).fit(np.ones((5, 4)), np.arange(5.0))
+    with pytest.raises(ValueError, match="All 5 spectra are identical"):
+        PCAGaussianProcessRegressor().fit(np.ones((5, 4)), np.arange(5.0))
 
 
 @pytest.mark.parametrize("scale", [1e-100, 1e100])
 @pytest.mark.parametrize(
     "model",
-    [PLSRegressionCV(max_components=2, cv=2), MemoryBasedRegressor(n_neighbors=3)],
+    [PLSRegressionCV(max_components=2, cv=2), MemoryBasedRegressor(n_neighbors=3),
+     PCAGaussianProcessRegressor(n_components=2, n_restarts_optimizer=0)],
     ids=lambda m: type(m).__name__,
 )
 def test_spectra_of_absurd_magnitude_are_named(model, scale):
@@ -166,3 +173,7 @@ def test_a_damaged_fitted_model_is_named_not_predicting_nan():
     mbl.library_X_ = np.full_like(mbl.library_X_, np.nan)
     with pytest.raises(ValueError, match="MemoryBasedRegressor predicts NaN"):
         mbl.predict(X)
+    gp = PCAGaussianProcessRegressor(n_components=2, n_restarts_optimizer=0).fit(X, y)
+    gp.estimators_[0].alpha_[:] = np.nan
+    with pytest.raises(ValueError, match="PCAGaussianProcessRegressor predicts NaN"):
+        gp.predict(X)

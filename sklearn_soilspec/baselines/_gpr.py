@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._targets import MissingTargetsMixin, check_targets
+from ._validation import check_finite_predictions, check_magnitude
 
 __all__ = ["PCAGaussianProcessRegressor"]
 
@@ -130,9 +131,16 @@ class PCAGaussianProcessRegressor(MissingTargetsMixin, RegressorMixin, BaseEstim
         self : PCAGaussianProcessRegressor
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        check_magnitude(X, type(self).__name__)
         Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
+        if not (scale > 0).any():
+            raise ValueError(
+                f"All {X.shape[0]} spectra are identical: they have no principal "
+                "components to regress on. Check that the spectra were read correctly "
+                "(one per sample)."
+            )
         # Constant wavelengths (e.g. a padded edge) carry nothing; avoid 0/0.
         self.scale_ = np.where(scale > 0, scale, 1.0)
         Z = (X - self.mean_) / self.scale_
@@ -186,11 +194,13 @@ class PCAGaussianProcessRegressor(MissingTargetsMixin, RegressorMixin, BaseEstim
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        check_magnitude(X, type(self).__name__)
         T = self._scores((X - self.mean_) / self.scale_)
         out = [est.predict(T, return_std=return_std) for est in self.estimators_]
         if return_std:
             mean = np.column_stack([m for m, _ in out])
             std = np.column_stack([s for _, s in out])
+            check_finite_predictions(mean, type(self).__name__)
             return (mean[:, 0], std[:, 0]) if self._single_output else (mean, std)
-        Y = np.column_stack(out)
+        Y = check_finite_predictions(np.column_stack(out), type(self).__name__)
         return Y[:, 0] if self._single_output else Y
