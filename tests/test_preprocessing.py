@@ -519,3 +519,18 @@ def test_linear_resampling_equals_np_interp_per_row(target, dtype):
     np.testing.assert_array_equal(resample_spectra(X[:, ::-1], wl[::-1], target), out)
     wide = resample_spectra(X, wl, target, dtype=np.float64)
     np.testing.assert_allclose(wide, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("window, order, deriv", [(11, 2, 1), (15, 2, 2), (5, 3, 1), (1, 0, 0)])
+def test_sg_interp_edges_match_scipy(window, order, deriv):
+    from scipy.signal import savgol_filter
+
+    rng = np.random.default_rng(0)
+    X = 1.0 + rng.random((50, 40))
+    expected = savgol_filter(X, window, order, deriv=deriv, delta=2.0, axis=1, mode="interp")
+    sg = SavitzkyGolay(window, order, deriv=deriv, delta=2.0)
+    np.testing.assert_allclose(sg.fit_transform(X), expected, rtol=1e-10, atol=1e-12)
+    # float32 spectra keep their dtype; their edges are fitted in float64.
+    out32 = sg.fit_transform(X.astype(np.float32))
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())

@@ -3,7 +3,8 @@
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.signal import savgol_filter
+from scipy.ndimage import convolve1d
+from scipy.signal import savgol_coeffs, savgol_filter
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import SpectralTransformer, regular_step
@@ -11,11 +12,38 @@ from ._base import SpectralTransformer, regular_step
 __all__ = ["SavitzkyGolay", "Detrend"]
 
 
+def _savgol_interp(X, window_length, polyorder, deriv, delta):
+    """``savgol_filter(X, ..., axis=1, mode="interp")`` with the edges as one product.
+
+    scipy fits a polynomial to the first and last windows of every row
+    (``polyfit`` on a transposed copy), which costs ten times the
+    convolution on a 20,000-spectrum library. That fit is linear in the
+    window, so its effect is a fixed ``window x half-window`` matrix: the
+    response of the same scipy fit to each unit vector, applied to all rows
+    in one matrix product (in float64). The interior is scipy's own
+    convolution.
+    """
+    half = window_length // 2
+    out = convolve1d(X, savgol_coeffs(window_length, polyorder, deriv=deriv, delta=delta),
+                     axis=1, mode="constant")
+    if half:
+        # Row j: what the edge fit makes of a window that is 1 at point j.
+        edges = savgol_filter(np.eye(window_length), window_length, polyorder, deriv=deriv,
+                              delta=delta, axis=1, mode="interp")
+        out[:, :half] = X[:, :window_length].astype(np.float64) @ edges[:, :half]
+        out[:, -half:] = X[:, -window_length:].astype(np.float64) @ edges[:, -half:]
+    return out
+
+
 class SavitzkyGolay(SpectralTransformer):
     """Savitzky-Golay smoothing or derivative of each spectrum.
 
-    A thin wrapper of :func:`scipy.signal.savgol_filter` along the
-    wavelength axis, for all rows at once. Stateless.
+    :func:`scipy.signal.savgol_filter` along the wavelength axis, for all
+    rows at once. Stateless. With ``mode="interp"`` the end windows' fits
+    are applied as one precomputed matrix product in float64 (scipy fits
+    every row's ends separately, ten times the cost of the convolution):
+    the same result to 1e-14 for float64 spectra, and for float32 ones
+    closer to the float64 result than scipy's own float32 fit.
 
     Parameters
     ----------
@@ -112,15 +140,20 @@ class SavitzkyGolay(SpectralTransformer):
             self.delta_ = 1.0 if step is None else step
 
     def _transform(self, X):
-        out = savgol_filter(
-            X,
-            self.window_length,
-            self.polyorder,
-            deriv=self.deriv,
-            delta=abs(self.delta_),
-            axis=1,
-            mode=self.mode,
-        )
+        if self.mode == "interp":
+            out = _savgol_interp(
+                X, self.window_length, self.polyorder, self.deriv, abs(self.delta_)
+            )
+        else:
+            out = savgol_filter(
+                X,
+                self.window_length,
+                self.polyorder,
+                deriv=self.deriv,
+                delta=abs(self.delta_),
+                axis=1,
+                mode=self.mode,
+            )
         if self.delta_ < 0 and self.deriv % 2 == 1:
             np.negative(out, out=out)
         return out.astype(X.dtype, copy=False)
