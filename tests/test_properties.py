@@ -71,7 +71,18 @@ REGRESSORS = {
         PLSRegressionCV(max_components=2, cv=2, random_state=0), spike_weight=2
     ),
     "SpikedRegressor-ridge": SpikedRegressor(Ridge(), spike_weight=2),
+    "SpikedRegressor-local": SpikedRegressor(
+        PLSRegressionCV(max_components=2, cv=2, random_state=0), spike_weight=3,
+        local_domain="site",
+    ),
 }
+
+
+def fit_params(name, n):
+    """``groups`` marking every other row local, for the spiked model that needs it."""
+    if not name.endswith("-local"):
+        return {}
+    return {"groups": np.where(np.arange(n) % 2, "site", "global")}
 
 # Messages that are numpy's or scipy's own words: a ValueError that says
 # only these tells the user nothing about their data.
@@ -223,7 +234,7 @@ def targets(draw, n):
     kind = draw(st.sampled_from(["normal", "nan", "all_nan", "inf", "constant", "2d",
                                  "wrong_length", "object"]))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    y = rng.normal(size=n)
+    y = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e-30, 1e30, 1e100]))
     if kind == "nan" and n:
         y[rng.integers(n)] = np.nan
     elif kind == "all_nan":
@@ -251,7 +262,7 @@ def test_regressor_fit_on_bad_arrays(name, data):
     y = data.draw(targets(n))
 
     def fit_predict():
-        model = clone(REGRESSORS[name]).fit(X, y)
+        model = clone(REGRESSORS[name]).fit(X, y, **fit_params(name, n))
         return model.predict(X)
 
     outcome(fit_predict)
@@ -263,7 +274,7 @@ def test_regressor_fit_on_bad_arrays(name, data):
 def test_regressor_predict_bad_arrays_after_a_good_fit(name, data):
     X = data.draw(good_arrays(min_rows=8, max_rows=10, min_cols=4))
     y = np.random.default_rng(0).normal(size=X.shape[0])
-    model = outcome(lambda: clone(REGRESSORS[name]).fit(X, y))
+    model = outcome(lambda: clone(REGRESSORS[name]).fit(X, y, **fit_params(name, len(y))))
     if model is None:
         return
     outcome(model.predict, data.draw(bad_arrays()))

@@ -10,6 +10,7 @@ from sklearn_soilspec.baselines import (
     MemoryBasedRegressor,
     PCAGaussianProcessRegressor,
     PLSRegressionCV,
+    SpikedRegressor,
 )
 from sklearn_soilspec.baselines._local_pls import wapls_weights
 from sklearn_soilspec.preprocessing import Absorbance
@@ -177,3 +178,11 @@ def test_a_damaged_fitted_model_is_named_not_predicting_nan():
     gp.estimators_[0].alpha_[:] = np.nan
     with pytest.raises(ValueError, match="PCAGaussianProcessRegressor predicts NaN"):
         gp.predict(X)
+
+
+def test_spiked_regressor_names_a_target_of_the_wrong_length():
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    groups = np.array(["global", "site"] * 3)
+    spiked = SpikedRegressor(PLSRegressionCV(max_components=2, cv=2), local_domain="site")
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        spiked.fit(X, np.ones(5), groups=groups)

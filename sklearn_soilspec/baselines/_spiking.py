@@ -12,6 +12,7 @@ from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import (
     _num_samples,
     check_array,
+    check_consistent_length,
     check_is_fitted,
     has_fit_parameter,
     validate_data,
@@ -148,6 +149,9 @@ class SpikedRegressor(MissingTargetsMixin, MetaEstimatorMixin, RegressorMixin, B
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         validate_data(self, X, skip_check_array=True)
+        # Repeating rows indexes y by X's rows: a y of another length must be
+        # named here, not fail as an IndexError inside the indexing.
+        check_consistent_length(X, y)
         n = _num_samples(X)
         local = local_rows(n, groups, is_local, self.local_domain)
         self.estimator_ = clone(self.estimator)
