@@ -13,6 +13,7 @@ that is finite.
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -224,6 +225,21 @@ def test_transformer_on_bad_wavelength_grids(name, data):
     grid = data.draw(bad_grids(X.shape[1]))
     tr = clone(TRANSFORMERS[name]).set_params(wavelengths=grid)
     outcome(tr.fit_transform, X)
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMERS))
+@SETTINGS
+@given(data=st.data())
+def test_transformer_on_dataframes_with_bad_wavelength_columns(name, data):
+    X = data.draw(good_arrays(min_rows=2, min_cols=4, max_cols=8))
+    grid = data.draw(bad_grids(X.shape[1]))
+    if grid.size != X.shape[1]:
+        grid = np.r_[grid, grid[-1:]]  # the short grid as a repeated last column
+    frame = pd.DataFrame(X, columns=[f"wl_{w:g}" for w in grid])
+    tr = clone(TRANSFORMERS[name])
+    if tr.get_params().get("wavelengths") == "index":
+        tr.set_params(wavelengths=None)  # the axis comes from the column names
+    outcome(tr.fit_transform, frame)
 
 
 # --- baselines ---------------------------------------------------------------------
