@@ -22,11 +22,17 @@ global
     early stopping after 20 flat ones) on the whole library, until it stops.
 inference
     Prediction spectra per second of both architectures on the library.
+lucas-predict
+    The default 1-D prediction path (``WavelengthResampler`` -> ``SavitzkyGolay``
+    first derivative -> ``SpectralCNNRegressor``) on the library, stage by stage,
+    beside a bare torch forward pass of the same module on the already
+    preprocessed spectra, for two grids (2 nm, 5 nm) and two network sizes.
 
     python benchmarks/bench_scale.py                     # everything, full size (hours on 2 cores)
     python benchmarks/bench_scale.py --sections memory   # the memory table only
     python benchmarks/bench_scale.py --quick             # small smoke run of every section
     python benchmarks/bench_scale.py --threads 2 --device cuda --precision bf16
+    python benchmarks/bench_scale.py --sections lucas-predict --threads 2 --repeats 3
 """
 
 import argparse
@@ -216,12 +222,102 @@ def section_inference(n, cfg, architectures=ARCHITECTURES):
               f"| {lo:,.0f} - {hi:,.0f} | {r['predict_spectra_per_s_train_batch']:,.0f} |")
 
 
+# The networks the prediction section compares: the estimator's default and the
+# one of default_models(fast=True), make_source_model(fast=True) and the CLI.
+PREDICT_NETWORKS = {
+    "default (16/32/64, 128, 100)": None,
+    "fast (8/16/32, 64, 32)": {"channels": (8, 16, 32), "shared_units": (64,), "head_units": 32},
+}
+# 2 nm is what the other sections use for the 1-D network; 5 nm is the grid of
+# load_limesoda_spectra and so of every accuracy figure.
+PREDICT_GRIDS = {"2 nm": (400, 2498, 2), "5 nm": (400, 2495, 5)}
+
+
+def load_average():
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
+def lucas_predict_row(lib, grid, module_params, cfg):
+    """Spectra/s of each stage of the fitted default path and of a bare forward pass."""
+    import torch
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_soilspec.neural import SpectralCNNRegressor
+    from sklearn_soilspec.preprocessing import SavitzkyGolay, WavelengthResampler
+
+    X, n = lib.X, lib.X.shape[0]
+    cnn = SpectralCNNRegressor(architecture="conv1d", module_params=module_params,
+                               batch_size=256, max_epochs=1, patience=None,
+                               validation_fraction=None, random_state=0, device=cfg["device"])
+    pipe = Pipeline([("resample", WavelengthResampler(target=grid, wavelengths=lib.wavelengths)),
+                     ("sg", SavitzkyGolay(window_length=11, polyorder=2, deriv=1)),
+                     ("cnn", cnn)])
+    # Prediction speed does not depend on how well the network learned.
+    fit_rows = min(n, 1000)
+    pipe.fit(X[:fit_rows], lib.Y[:fit_rows])
+    resample, sg, net = pipe[0], pipe[1], pipe[-1]
+    X_r = resample.transform(X)
+    X_s = sg.transform(X_r)
+    X_t = net._to_tensor(X_s)  # the bare pass starts from the network's own input
+    module, rows = net.net_.module_.eval(), net._predict_rows()
+
+    def bare():
+        with torch.inference_mode():
+            return torch.cat([module(X_t[i:i + rows]) for i in range(0, n, rows)])
+
+    stages = {"resample": lambda: resample.transform(X), "sg": lambda: sg.transform(X_r),
+              "network (estimator)": lambda: net.predict(X_s), "bare torch": bare,
+              "pipeline": lambda: pipe.predict(X)}
+    times = {k: [] for k in stages}
+    for _ in range(cfg["repeats"]):  # stages take turns, so all see the same jitter
+        for key, run in stages.items():
+            t0 = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - t0)
+    rates = {k: n / float(np.median(v)) for k, v in times.items()}
+    rates["pipeline range"] = (n / max(times["pipeline"]), n / min(times["pipeline"]))
+    rates["points"], rates["rows"] = X_r.shape[1], rows
+    return rates
+
+
+def section_lucas_predict(n, cfg):
+    import torch
+
+    lib = library(n)
+    lib.X.flags.writeable = False
+    print(f"\n## Prediction of {n:,} spectra x {lib.X.shape[1]:,} points through the default "
+          f"1-D path, stage by stage (torch threads {torch.get_num_threads()}, median of "
+          f"{cfg['repeats']}, load average {load_average()} at the start)\n")
+    print("| grid | network | points | rows/batch | resample /s | SG /s | network (estimator) /s "
+          "| bare torch /s | pipeline /s | pipeline range |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    networks = dict(PREDICT_NETWORKS)
+    if cfg["quick"]:
+        networks = {"quick (4/8)": QUICK_MODULES["conv1d"]}
+    for grid_name, grid in PREDICT_GRIDS.items():
+        for net_name, params in networks.items():
+            r = lucas_predict_row(lib, grid, params, cfg)
+            lo, hi = r["pipeline range"]
+            print(f"| {grid_name} | {net_name} | {r['points']:,} | {r['rows']} "
+                  f"| {r['resample']:,.0f} | {r['sg']:,.0f} | {r['network (estimator)']:,.0f} "
+                  f"| {r['bare torch']:,.0f} | **{r['pipeline']:,.0f}** | {lo:,.0f} - {hi:,.0f} |",
+                  flush=True)
+    print(f"\nLoad average {load_average()} at the end.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run of every section")
     parser.add_argument("--sections", nargs="+",
                         default=["memory", "transformers", "training", "growth", "global",
-                                 "inference"])
+                                 "inference"],
+                        help="any of memory transformers training growth global inference "
+                             "lucas-predict (the last only when named)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="repeats of each lucas-predict stage (median reported)")
     parser.add_argument("--n-samples", type=int, default=20_000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_000, 5_000, 10_000, 20_000])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -254,7 +350,8 @@ def main(argv=None):
            "precision": args.precision, "batch_size": args.batch_size, "memory_epochs": 1,
            "growth_epochs": args.growth_epochs, "global_epochs": args.global_epochs,
            "global_patience": args.global_patience,
-           "module_params": {"conv1d": args.conv1d_params} if args.conv1d_params else {}}
+           "module_params": {"conv1d": args.conv1d_params} if args.conv1d_params else {},
+           "repeats": args.repeats}
     n, sizes = args.n_samples, args.sizes
     training_args = ["--n-samples", "4000"]
     if args.quick:
@@ -285,6 +382,10 @@ def main(argv=None):
         section_global(n, cfg, args.global_architectures)
     if "inference" in args.sections:
         section_inference(n, cfg, args.inference_architectures)
+    if "lucas-predict" in args.sections:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        section_lucas_predict(n, cfg)
 
 
 if __name__ == "__main__":

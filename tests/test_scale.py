@@ -60,10 +60,11 @@ def _extra_memory(transformer, X):
 @pytest.mark.parametrize(
     "make",
     [lambda: WavelengthResampler(target=(400, 2499, 2), wavelengths=LUCAS_AXIS),
+     lambda: WavelengthResampler(target=(400.25, 2499, 1.5), wavelengths=LUCAS_AXIS),
      lambda: SavitzkyGolay(wavelengths=LUCAS_AXIS),
      lambda: SNV(wavelengths=LUCAS_AXIS),
      lambda: Spectrogram(wavelengths=LUCAS_AXIS)],
-    ids=["resampler", "savitzky-golay", "snv", "spectrogram"],
+    ids=["resampler", "resampler-between-points", "savitzky-golay", "snv", "spectrogram"],
 )
 def test_transform_temporaries_do_not_grow_with_the_library(make, lucas_like):
     # Chunked transforms allocate a fixed working set; a float64 copy or a
@@ -214,3 +215,28 @@ def test_cuda_fine_tuning_from_a_cpu_model(lucas_like):
     assert next(source.net_.module_.parameters()).device.type == "cpu"  # source untouched
     assert np.isfinite(tuned.predict(X[local])).all()
     assert tuned.transfer_report_ is not None
+
+
+def test_default_prediction_path_keeps_float32(lucas_like):
+    # Resampler -> SG derivative -> network: no step may widen the spectra.
+    X = lucas_like.X
+    X.flags.writeable = False
+    for grid in [(400, 2498, 2), (400, 2495, 5), (401.25, 2490, 3.5)]:
+        out = WavelengthResampler(target=grid, wavelengths=lucas_like.wavelengths).fit_transform(X)
+        assert out.dtype == np.float32 and out.flags.c_contiguous
+        out = SavitzkyGolay(window_length=11, polyorder=2, deriv=1).fit_transform(out)
+        assert out.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_bench_scale_lucas_predict_runs(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--sections", "lucas-predict", "--quick", "--repeats", "1", "--threads", "1"])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 5 nm")]
+    assert len(table) == 1 and table[0].count("|") == 11
