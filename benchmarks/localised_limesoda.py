@@ -99,7 +99,7 @@ def rmse(Y, P):
     return np.sqrt(np.where(ok, (P - Y) ** 2, 0.0).sum(0) / np.maximum(ok.sum(0), 1))
 
 
-def run_site(kind, site, folds, args, rows, choices):
+def run_site(kind, site, folds, args, rows, choices, pooled_rows):
     lib = load_limesoda_spectra(kind)
     common, glob = lib.split_domain(site)
     full = load_limesoda_spectra(kind, sites=[site])
@@ -113,6 +113,10 @@ def run_site(kind, site, folds, args, rows, choices):
     grid = pooled[0].target_wavelengths_
     names = list(full.Y.columns)
     max_comp = 10 if args.quick else 20
+    # Every test prediction of the site, for pooled R2 (the anchors' protocol:
+    # metrics once on the pooled out-of-fold predictions) and interval coverage.
+    oof = {m: np.full(full.Y.shape, np.nan) for m in MODELS}
+    lower, upper = np.full(full.Y.shape, np.nan), np.full(full.Y.shape, np.nan)
     for fold in folds:
         test = np.asarray(full.folds) == fold
         if not test.any():
@@ -127,6 +131,9 @@ def run_site(kind, site, folds, args, rows, choices):
             warnings.simplefilter("ignore")
             model.fit(full.X[train], full.Y[train])
         preds["localised"] = model.predict(full.X[test])
+        lo, hi = model.predict_interval(full.X[test], coverage=0.9)
+        lower[test], upper[test] = np.asarray(lo).reshape(-1, len(full.Y.columns)), \
+            np.asarray(hi).reshape(-1, len(full.Y.columns))
         rep = model.localisation_report_
         for _, r in rep[rep.candidate == "localised"].iterrows():
             choices.append(dict(site=site, fold=fold, property=r.property, option=r.option))
@@ -154,14 +161,62 @@ def run_site(kind, site, folds, args, rows, choices):
         preds["plain_recipe"] = plain.fit(common.X[train], common.Y[train]).predict(
             common.X[test])
         for m, P in preds.items():
+            oof[m][test] = np.asarray(P, dtype=float).reshape(len(Yte), -1)
             for j, prop in enumerate(names):
                 rows.append(dict(site=site, fold=fold, property=prop, model=m,
                                  rmse=rmse(Yte[:, [j]], np.asarray(P).reshape(len(Yte), -1)
                                            [:, [j]])[0], n_test=int(test.sum())))
         print(f"  fold {fold}: all models {time.time() - t:.0f} s", flush=True)
+    Y = full.Y.to_numpy(dtype=float)
+    for j, prop in enumerate(names):
+        ok = ~np.isnan(Y[:, j]) & ~np.isnan(oof["localised"][:, j])
+        sst = ((Y[ok, j] - Y[ok, j].mean()) ** 2).sum()
+        for m in MODELS:
+            sse = ((oof[m][ok, j] - Y[ok, j]) ** 2).sum()
+            pooled_rows.append(dict(site=site, property=prop, model=m,
+                                    rmse=np.sqrt(sse / max(ok.sum(), 1)),
+                                    r2=1 - sse / sst if sst > 0 else np.nan, n=int(ok.sum())))
+        inside = (Y[ok, j] >= lower[ok, j]) & (Y[ok, j] <= upper[ok, j])
+        pooled_rows.append(dict(site=site, property=prop, model="interval_90",
+                                coverage=float(inside.mean()) if ok.any() else np.nan,
+                                n=int(ok.sum())))
 
 
-def report(rows, choices, args, wall):
+# Anchor property names (the LimeSoDa authors' files) for ours; R2 does not
+# change with the linear unit conversions of harmonisation (SOM -> OC).
+_ANCHOR_PROPERTY = {"OC": ("SOC", "SOM"), "pH": ("pH",), "clay": ("Clay",)}
+
+
+def _against_best_baseline(cell):
+    baselines = [m for m in cell.columns if m != "localised"]
+    best = cell[baselines].min(axis=1)
+    ratio = cell["localised"] / best
+    pct = 100 * (np.exp(np.log(ratio).groupby(level="property").mean()) - 1)
+    pct.loc["all"] = 100 * (np.exp(np.log(ratio).mean()) - 1)
+    return ratio, pct, cell[baselines].idxmin(axis=1)
+
+
+def _anchor_lines(pooled, path):
+    anchors = pd.read_csv(path)
+    ours = pooled[pooled.model == "localised"].set_index(["site", "property"])["r2"]
+    lines, wins, deltas = [], 0, []
+    for (site, prop), r2 in ours.items():
+        rows = anchors[(anchors.Dataset == site)
+                       & anchors.Property.isin(_ANCHOR_PROPERTY.get(prop, (prop,)))]
+        if rows.empty or np.isnan(r2):
+            continue
+        best = rows.R2.max()
+        wins += r2 > best
+        deltas.append(r2 - best)
+        lines.append(f"| {site} | {prop} | {r2:.3f} | {best:.3f} "
+                     f"({rows.loc[rows.R2.idxmax(), 'learning_algorithm']}) |")
+    head = [f"Localised R2 above the best of the four learners in {wins} of {len(deltas)} "
+            f"cells; mean R2 difference {np.mean(deltas):+.3f}.", "",
+            "| site | property | localised R2 | best anchor R2 |", "|---|---|---:|---:|"]
+    return head + lines
+
+
+def report(rows, choices, args, wall, pooled_rows=()):
     df = pd.DataFrame(rows)
     cell = df.groupby(["site", "property", "model"])["rmse"].mean().unstack("model")
     cell = cell[[m for m in MODELS if m in cell.columns]]
@@ -181,14 +236,47 @@ def report(rows, choices, args, wall):
               "|---|" + "---:|" * len(pct.columns)]
     for prop, r in pct.iterrows():
         lines.append(f"| {prop} | " + " | ".join(f"{v:+.1f}" for v in r) + " |")
+    ratio, vs_best, best_name = _against_best_baseline(cell)
+    lines += ["", "## % change of RMSE against the best baseline of each site and property", "",
+              "The best of every other model of the table, chosen per cell on the test folds "
+              "(so the baseline gets the benefit of hindsight); geometric mean over sites.", "",
+              "| property | % vs best baseline |", "|---|---:|"]
+    lines += [f"| {prop} | {v:+.1f} |" for prop, v in vs_best.items()]
+    worse = ratio[ratio > 1.03]
+    lines += ["", f"Cells more than 3 % worse than their best baseline: {len(worse)} of "
+              f"{len(ratio)}" + (": " + ", ".join(
+                  f"{s} {p} {100 * (v - 1):+.1f} % (vs {best_name[(s, p)]})"
+                  for (s, p), v in worse.items()) if len(worse) else "") + "."]
+    pooled = pd.DataFrame(list(pooled_rows))
+    if len(pooled):
+        cov = pooled[pooled.model == "interval_90"]
+        weights = cov["n"] / cov.groupby("property")["n"].transform("sum")
+        by_prop = (cov["coverage"] * weights).groupby(cov["property"]).sum()
+        lines += ["", "## Empirical coverage of the 90 % prediction interval (pooled over sites)",
+                  "", "| property | coverage |", "|---|---:|"]
+        lines += [f"| {p} | {100 * v:.1f} % |" for p, v in by_prop.items()]
+        r2 = pooled[pooled.model != "interval_90"].pivot_table(
+            index=["site", "property"], columns="model", values="r2")
+        lines += ["", "## Pooled R2 of the test folds", "",
+                  "| site | property | " + " | ".join(c for c in MODELS if c in r2) + " |",
+                  "|---|---|" + "---:|" * sum(c in r2 for c in MODELS)]
+        for (site, prop), r in r2.iterrows():
+            lines.append(f"| {site} | {prop} | " + " | ".join(
+                f"{r[c]:.3f}" for c in MODELS if c in r2) + " |")
+        if args.anchors:
+            lines += ["", "## Against the LimeSoDa authors' benchmark (same folds, pooled R2)",
+                      ""] + _anchor_lines(pooled, args.anchors)
     lines += ["", "## What the localised model chose", "", "| site | fold | property | option |",
               "|---|---:|---|---|"]
     lines += [f"| {c['site']} | {c['fold']} | {c['property']} | {c['option']} |"
               for c in choices]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if len(pooled):
+        pooled.to_csv(out / f"localised_limesoda_{args.kind}_pooled.csv", index=False)
     (out / f"localised_limesoda_{args.kind}.md").write_text("\n".join(lines) + "\n")
     df.to_csv(out / f"localised_limesoda_{args.kind}_folds.csv", index=False)
+    pd.DataFrame(choices).to_csv(out / f"localised_limesoda_{args.kind}_choices.csv", index=False)
     print("\n".join(lines))
 
 
@@ -203,15 +291,28 @@ def main(argv=None):
     p.add_argument("--n-seeds", type=int, default=1, help="fine-tuning runs per fold")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "localised"))
+    p.add_argument("--anchors", default=None,
+                   help="optional CSV of the LimeSoDa authors' benchmark (Dataset, Property, "
+                        "learning_algorithm, R2) to compare pooled R2 with")
+    p.add_argument("--combine", nargs="+", metavar="DIR", default=None,
+                   help="write the report of earlier runs (their CSV files in these folders, "
+                        "e.g. sites run in parallel) instead of running")
     args = p.parse_args(argv)
+    if args.combine:
+        read = {k: pd.concat([pd.read_csv(Path(d) / f"localised_limesoda_{args.kind}_{k}.csv")
+                              for d in args.combine], ignore_index=True)
+                for k in ("folds", "choices", "pooled")}
+        report(read["folds"].to_dict("records"), read["choices"].to_dict("records"), args,
+               float("nan"), read["pooled"].to_dict("records"))
+        return
     torch.set_num_threads(1)
     sites = args.sites or list(load_limesoda_spectra(args.kind).domains)
     folds = list(range(1, 11)) if args.folds == "all" else [int(f) for f in
                                                                args.folds.split(",")]
-    rows, choices, t0 = [], [], time.time()
+    rows, choices, pooled_rows, t0 = [], [], [], time.time()
     for site in sites:
-        run_site(args.kind, site, folds, args, rows, choices)
-    report(rows, choices, args, time.time() - t0)
+        run_site(args.kind, site, folds, args, rows, choices, pooled_rows)
+    report(rows, choices, args, time.time() - t0, pooled_rows)
 
 
 if __name__ == "__main__":

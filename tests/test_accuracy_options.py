@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_soilspec.baselines import PLSRegressionCV
 from sklearn_soilspec.datasets import SpectralLibrary
-from sklearn_soilspec.ensemble import BlendRegressor, SeedEnsembleRegressor
+from sklearn_soilspec.ensemble import BlendRegressor, SeedEnsembleRegressor, SelectorRegressor
 from sklearn_soilspec.experiments import (
     LocalisationExperiment, ModelSpec, PerTargetRegressor, default_models,
 )
@@ -391,7 +391,7 @@ def test_sklearn_compatible(estimator, check):
 def test_default_models_offer_the_recipes_by_name():
     models = default_models(fast=True, recipes=True, n_ensemble=3)
     assert models["cnn_transfer_domain"].source == "cnn_global_domain"
-    assert models["cnn_global_domain"].estimator.get_params()["cnn__domain_standardize"]
+    assert models["cnn_global_domain"].estimator.get_params()["cnn__standardize"] == "per_domain"
     assert models["cnn_transfer_ensemble"].estimator.n_estimators == 3
     blend = models["blend_transfer_plsr"].estimator
     assert [n for n, _ in blend.estimators] == ["cnn", "pls"]
@@ -402,7 +402,7 @@ def test_default_models_offer_the_recipes_by_name():
         "cnn_global_domain", "blend_transfer_plsr"]
     with pytest.raises(ValueError, match="recipes"):
         default_models(names=["nope"])
-    assert isinstance(models["plsr_tuned"].estimator.get_params()["weights"], str)
+    assert isinstance(models["plsr_tuned"].estimator, SelectorRegressor)
     guard = models["blend_crossfit_plsr_cv"]
     assert guard.source == "cnn_global_domain"
     assert guard.estimator.get_params()["refit"] == ["pls"]

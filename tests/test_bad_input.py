@@ -254,7 +254,7 @@ def test_cli_semicolon_hint_and_csv_options_only_for_csv(tmp_path, capsys):
     assert code == 2 and "--sep ';'" in io_.err
     code, io_ = _run(["train-global", "--unit", "cm-1", "--out", tmp_path / "m.soilspec"],
                      capsys)
-    assert code == 2 and "--unit: only for --data csv" in io_.err
+    assert code == 2 and "--unit: not for --data limesoda-visnir" in io_.err
 
 
 def test_cli_reads_mir_csvs_with_unit_and_measurement(tmp_path, capsys):

@@ -120,7 +120,7 @@ def test_every_command_has_help(command, capsys):
         (["predict", "{tmp}/missing.soilspec", "{spectra}"], "No such model file"),
         (["predict", "{library}", "{spectra}"], "library.csv"),
         (["fine-tune", "{model}", "{spectra}", "--id-column", "id"], "no property column"),
-        (["fine-tune", "{model}"], "the following arguments are required: csv"),
+        (["fine-tune", "{model}"], "the following arguments are required: DATA"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(argv, message, files, tmp_path, monkeypatch,

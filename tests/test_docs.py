@@ -26,7 +26,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 # User guide pages that train networks or run experiments on LimeSoDa
 # (5-15 s each on two shared cores).
-_SLOW_PAGES = {"neural.rst", "transfer.rst", "experiments.rst", "baselines.rst"}
+_SLOW_PAGES = {"neural.rst", "transfer.rst", "experiments.rst", "baselines.rst", "localised.rst"}
 
 # Subpackages still being written when this test was added: their public
 # names are expected to gain Examples sections.
@@ -34,7 +34,7 @@ _EXAMPLES_PENDING = {}
 
 # Subpackages and top-level modules with a public ``__all__``.
 _SUBPACKAGES = ("preprocessing", "datasets", "baselines", "neural", "transfer", "ensemble",
-                "blend", "experiments")
+                "blend", "localised", "experiments")
 
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -152,7 +152,7 @@ def _resolves(qualified):
 def _pages_with_code():
     return sorted(
         p for p in DOCS.rglob("*.rst")
-        if not {"generated", "_templates", "_build"} & set(p.parts)
+        if not {"generated", "_templates", "_build", "auto_examples"} & set(p.parts)
         and ">>> " in p.read_text(encoding="utf-8")
     )
 

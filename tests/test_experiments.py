@@ -258,19 +258,6 @@ def test_a_step_can_decline_the_groups_by_set_fit_request():
     assert fit["groups"] is None
 
 
-class LegacyRecorder(UnrequestingRecorder):
-    """Marked the way package estimators were before tags and routing."""
-
-    _nan_targets = "native"
-
-
-def test_legacy_nan_targets_attribute_still_counts_for_now():
-    # Until every package estimator has the allow_nan tag, the old class
-    # attribute keeps its meaning.
-    assert ModelSpec(make_pipeline(SNV(), LegacyRecorder())).native_missing()
-    assert not ModelSpec(make_pipeline(SNV(), UnrequestingRecorder())).native_missing()
-
-
 def test_global_pls_cv_in_a_pipeline_gets_the_domains():
     lib = _toy_library()
     pls = make_pipeline(SNV(), PLSRegressionCV(max_components=3, random_state=0))

@@ -41,7 +41,7 @@ class PCAGaussianProcessRegressor(MissingTargetsMixin, RegressorMixin, BaseEstim
     and its noise term is estimated rather than chosen by a component count:
     on small local sets (10-100 spectra) that makes it a strong and
     cheap local model, and a member whose errors differ from PLSR's and a
-    network's in a :class:`~sklearn_soilspec.blend.BlendRegressor`.
+    network's in a :class:`~sklearn_soilspec.ensemble.BlendRegressor`.
 
     Parameters
     ----------
@@ -75,7 +75,7 @@ class PCAGaussianProcessRegressor(MissingTargetsMixin, RegressorMixin, BaseEstim
     See Also
     --------
     PLSRegressionCV : PLSR with the number of components cross-validated.
-    sklearn_soilspec.blend.BlendRegressor : average it with PLSR and a network.
+    sklearn_soilspec.ensemble.BlendRegressor : average it with PLSR and a network.
 
     Notes
     -----

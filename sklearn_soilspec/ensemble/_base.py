@@ -267,7 +267,6 @@ class _BaseMemberEnsemble(MissingTargetsMixin, RegressorMixin, _BaseComposition)
 
     # Read by the experiment runner until it reads the target tag instead:
     # NaN-aware exactly when every member is.
-    _nan_targets = "members"
 
     def _member_list(self):
         raise NotImplementedError

@@ -64,7 +64,7 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
     ``plsr_tuned``
         Local PLSR whose preprocessing (SG first derivative or SNV) is chosen
         per property by 5-fold inner CV
-        (:class:`~sklearn_soilspec.ensemble.BlendRegressor`, ``weights="best"``).
+        (:class:`~sklearn_soilspec.ensemble.SelectorRegressor`).
     ``cnn_global_domain``
         ``cnn_global`` with inputs and targets standardised within each
         domain (``standardize="per_domain"``; the network requests the domains
@@ -236,12 +236,14 @@ def _seed_ensemble(s):
 
 
 def _tuned_pls(s):
-    from ..ensemble import BlendRegressor
+    from ..ensemble import SelectorRegressor
     from ..preprocessing import SNV
 
     snv_pls = Pipeline([("snv", SNV()), ("pls", _pls(s))])
-    return BlendRegressor([("sg", _sg_pls(s)), ("snv", snv_pls)],
-                          weights="best", cv=5, random_state=s.random_state)
+    # Per property the preprocessing with the lower 5-fold out-of-fold RMSE
+    # (what BlendRegressor(weights="best") did before the selector existed).
+    return SelectorRegressor([("sg", _sg_pls(s)), ("snv", snv_pls)], cv=5,
+                             random_state=s.random_state)
 
 
 def _gpr(s, deriv=1):

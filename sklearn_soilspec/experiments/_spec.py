@@ -109,7 +109,7 @@ def handles_missing_targets(est):
 
     Read from the ``target_tags.allow_nan`` tag (:func:`allows_missing_targets`).
     """
-    return allows_missing_targets(est) or _legacy_nan_targets(est)
+    return allows_missing_targets(est)
 
 
 def requests_groups(est):
@@ -119,31 +119,6 @@ def requests_groups(est):
     wraps.
     """
     return "groups" in get_routing_for_object(est).consumes("fit", ["groups"])
-
-
-# TEMPORARY (remove once every estimator of the package is tagged): the
-# class attribute ``_nan_targets`` that preceded the ``allow_nan`` tag,
-# "native" for estimators that mask NaN themselves and "members" for
-# meta-estimators that are NaN-aware when everything they wrap is.
-def _legacy_nan_targets(est):
-    est = final_estimator(est)
-    kind = getattr(type(est), "_nan_targets", None)
-    if kind == "members":
-        members = list(_members(est))
-        return bool(members) and all(handles_missing_targets(m) for m in members)
-    return kind == "native"
-
-
-def _members(est):
-    """The estimators a meta-estimator wraps: parameters that are estimators,
-    alone or in a list of ``(name, estimator)`` pairs."""
-    for value in est.get_params(deep=False).values():
-        items = value if isinstance(value, (list, tuple)) else [value]
-        for item in items:
-            if isinstance(item, tuple) and len(item) == 2:
-                item = item[1]
-            if hasattr(item, "fit"):
-                yield item
 
 
 def as_spec(model):

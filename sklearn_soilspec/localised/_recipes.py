@@ -77,12 +77,6 @@ def resolve_source(source):
     return source
 
 
-def _per_domain_api():
-    from ..neural import SpectralCNNRegressor
-
-    return "standardize" in SpectralCNNRegressor().get_params()
-
-
 def fine_tune_params(cnn, n_train, overrides):
     """Parameters of a fine-tuning run from ``cnn`` on ``n_train`` local rows."""
     params = dict(architecture=cnn.architecture, module_params=cnn.module_params,
@@ -92,9 +86,6 @@ def fine_tune_params(cnn, n_train, overrides):
         params.update(validation_fraction=0.1, patience=20, max_epochs=200)
     else:
         params.update(validation_fraction=None, patience=None, max_epochs=60)
-    if getattr(cnn, "domain_standardized_", False) and not _per_domain_api():
-        # Before `standardize`, the local fit had to ask for local scaling.
-        params["domain_standardize"] = True
     reserved = sorted({"warm_start_from", "random_state"} & set(overrides or {}))
     if reserved:
         raise ValueError(
@@ -102,11 +93,6 @@ def fine_tune_params(cnn, n_train, overrides):
             "and seeds drawn from its random_state): leave them out.")
     params.update(overrides or {})
     return params
-
-
-def per_domain_params():
-    """The network parameter asking for per-domain standardisation, in either spelling."""
-    return {"standardize": "per_domain"} if _per_domain_api() else {"domain_standardize": True}
 
 
 def library_arrays(library, target_names, local_wavelengths, n_local_features):

@@ -5,7 +5,6 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from ..preprocessing import SavitzkyGolay, WavelengthResampler
-from ._recipes import per_domain_params
 
 __all__ = ["make_source_model", "train_source_model"]
 
@@ -68,7 +67,7 @@ def make_source_model(grid=None, fast=False, max_epochs=None, device="cpu", rand
     if max_epochs is not None:
         size["max_epochs"] = max_epochs
     params = dict(architecture="conv1d", batch_size=32, validation_fraction=0.1,
-                  random_state=random_state, device=device, **per_domain_params())
+                  random_state=random_state, device=device, standardize="per_domain")
     params.update(size)
     params.update(cnn_params)
     model = Pipeline([("resample", WavelengthResampler(target=grid)),

@@ -297,7 +297,7 @@ def read_metadata(path):
     >>> import os, tempfile
     >>> import numpy as np
     >>> from sklearn_soilspec.neural import SpectralCNNRegressor
-    >>> from sklearn_soilspec.transfer import read_metadata, read_source, save_model
+    >>> from sklearn_soilspec.transfer import read_metadata, save_model
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.normal(size=(40, 16)), rng.normal(size=40)
     >>> net = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
@@ -306,8 +306,6 @@ def read_metadata(path):
     ...                   measurement="absorbance")
     >>> read_metadata(path)["measurement"], read_metadata(path)["format_version"]
     ('absorbance', 2)
-    >>> read_source(path).input_shape
-    (16,)
     """
     meta, _ = read_archive(path, weights=False)
     return meta
@@ -373,7 +371,18 @@ def read_source(path):
 
     Examples
     --------
-    See :func:`read_metadata`.
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn_soilspec.neural import SpectralCNNRegressor
+    >>> from sklearn_soilspec.transfer import read_source, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(40, 16)), rng.normal(size=40)
+    >>> net = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
+    ...                                           "head_units": 8}, max_epochs=1, random_state=0)
+    >>> path = save_model(net.fit(X, y), os.path.join(tempfile.mkdtemp(), "m.soilspec"))
+    >>> source = read_source(path)          # weights and scalers, no estimator built
+    >>> source.target_names, source.input_shape
+    (['target_0'], (16,))
     """
     meta, tensors = read_archive(path)
     return source_from_archive(meta, tensors, os.fspath(path))
