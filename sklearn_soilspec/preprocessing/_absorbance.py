@@ -118,6 +118,13 @@ class Absorbance(SpectralTransformer):
     >>> ab.inverse_transform(A).round(6)
     array([[ 10., 100.],
            [  1.,  50.]])
+
+    Local spectra stored as fractions are not silently converted as percent:
+
+    >>> ab.transform(R / 100)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Reflectance unit mismatch: Absorbance was fitted on reflectance in percent, ...
     """
 
     _parameter_constraints = {
