@@ -294,3 +294,24 @@ def test_regressor_predict_bad_arrays_after_a_good_fit(name, data):
     if model is None:
         return
     outcome(model.predict, data.draw(bad_arrays()))
+
+
+# --- Absorbance: one value never decides the unit ----------------------------------
+
+
+@SETTINGS
+@given(
+    X=good_arrays(min_rows=3, min_cols=3),
+    spike=st.floats(1.5, 1e6),
+    percent=st.booleans(),
+    data=st.data(),
+)
+def test_absorbance_unit_survives_one_odd_value(X, spike, percent, data):
+    X = X / X.max() * 0.9  # fractions
+    if percent:
+        X = X * 100 + 5.0  # percent reflectance of an ordinary soil
+        spike = 1.0 / spike
+    i = data.draw(st.integers(0, X.shape[0] - 1))
+    j = data.draw(st.integers(0, X.shape[1] - 1))
+    X[i, j] = spike
+    assert pp.Absorbance().fit(X).percent_ is percent
