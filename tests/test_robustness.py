@@ -186,3 +186,17 @@ def test_spiked_regressor_names_a_target_of_the_wrong_length():
     spiked = SpikedRegressor(PLSRegressionCV(max_components=2, cv=2), local_domain="site")
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         spiked.fit(X, np.ones(5), groups=groups)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [PLSRegressionCV(max_components=2, cv=2), MemoryBasedRegressor(n_neighbors=3),
+     PCAGaussianProcessRegressor(n_components=2, n_restarts_optimizer=0)],
+    ids=lambda m: type(m).__name__,
+)
+def test_targets_of_absurd_magnitude_are_named(model):
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0.1, 0.6, size=(8, 5)), rng.normal(size=8)
+    y[0] = np.nan  # not measured: ignored by the check
+    with pytest.raises(ValueError, match=r"the targets reach at most .* rescale y"):
+        clone(model).fit(X, y * 1e100)

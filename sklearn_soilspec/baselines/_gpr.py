@@ -133,6 +133,7 @@ class PCAGaussianProcessRegressor(MissingTargetsMixin, RegressorMixin, BaseEstim
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         check_magnitude(X, type(self).__name__)
         Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
+        check_magnitude(Y, type(self).__name__, "targets")
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
         if not (scale > 0).any():

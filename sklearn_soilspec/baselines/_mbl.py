@@ -196,6 +196,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=3)
         check_magnitude(X, type(self).__name__)
         Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
+        check_magnitude(Y, type(self).__name__, "targets")
         if not np.ptp(X, axis=0).any():
             raise ValueError(
                 f"All {X.shape[0]} library spectra are identical: no spectrum is nearer "

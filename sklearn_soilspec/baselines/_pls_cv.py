@@ -188,6 +188,7 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         check_magnitude(X, type(self).__name__)
         Y, _, single = check_targets(y, X.shape[0], type(self).__name__)
+        check_magnitude(Y, type(self).__name__, "targets")
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != (X.shape[0],):

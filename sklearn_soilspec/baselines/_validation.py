@@ -10,18 +10,25 @@ __all__ = ["check_finite_predictions", "check_magnitude", "local_rows"]
 _MAGNITUDE = (1e-30, 1e30)
 
 
-def check_magnitude(X, estimator_name):
-    """Raise if the largest absolute value of ``X`` is outside the safe range."""
-    if X.size == 0:
+def check_magnitude(X, estimator_name, what="spectra"):
+    """Raise if the largest absolute value of ``X`` is outside the safe range.
+
+    ``what="targets"`` checks soil properties instead (NaN for not measured).
+    """
+    finite = X[~np.isnan(X)] if what == "targets" else X
+    if finite.size == 0:
         return
-    largest = float(np.max(np.abs(X)))
+    largest = float(np.max(np.abs(finite)))
     if largest > _MAGNITUDE[1] or 0 < largest < _MAGNITUDE[0]:
+        kind = ("Spectra are reflectance, absorbance or their derivatives: check the "
+                "units, or rescale X (e.g. StandardScaler in a Pipeline)."
+                if what == "spectra" else
+                "Soil properties are percentages, concentrations or pH: check the units, "
+                "or rescale y.")
         raise ValueError(
-            f"{estimator_name}: the spectra reach at most {largest:.3g} in absolute "
+            f"{estimator_name}: the {what} reach at most {largest:.3g} in absolute "
             f"value, outside {_MAGNITUDE[0]:g} to {_MAGNITUDE[1]:g}, where the squares "
-            "of the model's least squares under- or overflow. Spectra are reflectance, "
-            "absorbance or their derivatives: check the units, or rescale X (e.g. "
-            "StandardScaler in a Pipeline)."
+            f"of the model's least squares under- or overflow. {kind}"
         )
 
 
