@@ -28,10 +28,11 @@ DEFAULT_LIMESODA_DOMAINS = {
     "limesoda-visnir": ("CV.98", "SC.93", "UL.120"),
     "limesoda-mir": ("H.138", "NRW.115"),
 }
-# The study's comparison plus the best transfer-only recipe of the accuracy
-# benchmark, so that the main job shows the plain recipe and what fixes it.
+# The study's comparison (its plain transfer recipe the reference) plus a local
+# Gaussian process and the package's localised model, so that the main job
+# shows the plain recipe and what the package makes of it.
 DEFAULT_MODELS = ("plsr_local", "plsr_global", "plsr_spiked", "mbl", "gpr_local", "cnn_local",
-                  "cnn_global", "cnn_transfer", "cnn_transfer_ensemble")
+                  "cnn_global", "cnn_transfer", "localised")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,10 +111,10 @@ def _build_parser():
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="models to run (default: the study's set plsr_local plsr_global "
                         "plsr_spiked mbl cnn_local cnn_global cnn_transfer, plus gpr_local (a "
-                        "Gaussian process on principal components) and cnn_transfer_ensemble: "
-                        "transfer from a per-site standardised global CNN, 3 fine-tuning "
-                        "seeds); other recipes of the accuracy benchmark can be named too "
-                        "(e.g. blend_ensemble_gpr_d1d2_plsr, blend_crossfit_gpr_plsr_cv; "
+                        "Gaussian process on principal components) and localised: the "
+                        "package's LocalisedRegressor from a per-site standardised global CNN "
+                        "(cnn_global_domain) and the global library); other recipes can be "
+                        "named too (e.g. cnn_transfer_ensemble, blend_ensemble_gpr_d1d2_plsr; "
                         "a wrong name lists them all)")
     p.add_argument("--repeats", type=_positive_int, default=1,
                    help="random test splits per domain (default: 1)")
@@ -155,8 +156,12 @@ def _build_parser():
     p = sub.add_parser(
         "fine-tune",
         help="localise a saved model on your local samples",
-        description="Start from a saved model (warm_start_from), freeze its early layers "
-                    "and train on the local samples of a CSV; save the localised model.",
+        description="Localise a saved global model on your local samples: per property, "
+                    "the global model as it is, recalibrated or fine-tuned, local PLSR and "
+                    "Gaussian processes (and MBL and spiked PLSR with --library) are weighed "
+                    "by cross-fitting on the local samples (LocalisedRegressor). --plain "
+                    "runs the study's recipe instead: the network fine-tuned with its "
+                    "early layers frozen.",
     )
     p.add_argument("model", help="model file (.soilspec; a joblib file of a fitted Pipeline "
                                        "with --allow-pickle)")
@@ -167,11 +172,19 @@ def _build_parser():
                    help="property columns (default: every numeric non-spectral column)")
     p.add_argument("--id-column", help="sample id column of the CSV (default: one named "
                                         "like id, sample or sample_id)")
+    p.add_argument("--library", metavar="CSV",
+                   help="the global library (CSV, domains in --group-column): adds memory-based "
+                        "learning and spiked PLSR to the localised model's candidates")
+    p.add_argument("--group-column", help="--library: column holding the domain")
+    p.add_argument("--plain", action="store_true",
+                   help="the study's recipe instead of the localised model: only the network, "
+                        "fine-tuned with --freeze layers fixed, saved as a .soilspec file")
     p.add_argument("--freeze", default="features",
-                   help="layers kept fixed: features, shared, none, or a number of "
+                   help="--plain: layers kept fixed: features, shared, none, or a number of "
                         "convolution blocks (default: features)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the model's)")
-    p.add_argument("--out", default="local.soilspec", help="model file (default: local.soilspec)")
+    p.add_argument("--out", default=None,
+                   help="model file (default: local.joblib, with --plain local.soilspec)")
     _add_overwrite(p)
     _add_pickle(p)
     _add_instrument_options(p)
@@ -332,7 +345,7 @@ def _train_global(args):
     import numpy as np
 
     from ._io import check_output_path
-    from .experiments import default_models
+    from .localised import train_source_model
 
     check_output_path(args.out, inputs=[args.path], overwrite=args.overwrite)
     library = load_library(args)
@@ -342,13 +355,14 @@ def _train_global(args):
             raise ValueError(
                 f"Unknown domains {unknown}; the library has {library.domains.tolist()}.")
         library = library.subset(~np.isin(library.groups, list(args.exclude_domains)))
-    model = default_models(fast=not args.full, random_state=args.seed, device=args.device,
-                           names=["cnn_global"], max_epochs=args.epochs)["cnn_global"].estimator
-    model.set_params(cnn__verbose=int(args.verbose))
     library = library.as_frame()
     if not args.quiet:
         print(f"Training the global model on {library!r}", flush=True)
-    model.fit(library.X, library.Y, cnn__groups=library.groups)
+    # The recommended source: resampler, SG derivative, a network standardised
+    # per domain when the library has domains (pooled with one).
+    model = train_source_model(library, fast=not args.full, max_epochs=args.epochs,
+                               device=args.device, random_state=args.seed,
+                               verbose=int(args.verbose))
     path = _save(model, args.out, unit=library.unit, measurement=library.measurement,
                  target_units=library.target_units,
                  description=library.DESCR.splitlines()[0] if library.DESCR else "")
@@ -363,12 +377,20 @@ def _fine_tune(args):
 
     from ._io import check_output_path
 
-    check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
+    if args.out is None:
+        args.out = "local.soilspec" if args.plain else "local.joblib"
+    inputs = [args.model, args.csv] + ([args.library] if args.library else [])
+    check_output_path(args.out, inputs=inputs, overwrite=args.overwrite)
+    if args.plain and args.library:
+        raise _UsageError("--library is for the localised model; --plain fine-tunes the "
+                          "network alone")
     source = load_model_file(args.model, args.device, args.allow_pickle)
     local = read_spectra(args, args.csv, targets=args.targets, id_column=args.id_column)
     if not local.target_names:
         raise ValueError(
             f"{args.csv}: no property column to fine-tune on; name them with --targets.")
+    if not args.plain:
+        return _localise_model(args, source, local)
     prefix = f"{source.steps[-1][0]}__" if isinstance(source, Pipeline) else ""
     freeze = args.freeze
     if freeze == "none":
@@ -406,6 +428,49 @@ def _fine_tune(args):
     return 0
 
 
+def _localise_model(args, source, local):
+    """fine-tune without --plain: a LocalisedRegressor, written as a joblib file."""
+    import joblib
+
+    from ._io import atomic_write
+    from .localised import LocalisedRegressor
+
+    library = None
+    if args.library:
+        from .datasets import load_spectral_csv
+
+        library = load_spectral_csv(args.library, group_column=args.group_column,
+                                    **csv_options(args))
+    frame = local.as_frame()
+    if not args.quiet:
+        print(f"Localising {args.model} on {len(local)} local samples "
+              f"({', '.join(local.target_names)})"
+              + (f" with the library {args.library}" if library is not None else ""),
+              flush=True)
+    fine_tune = {"device": args.device} if args.epochs is None else {
+        "device": args.device, "max_epochs": args.epochs}
+    model = LocalisedRegressor(source, library=library, fine_tune=fine_tune,
+                               random_state=args.seed).fit(frame.X, frame.Y)
+    with atomic_write(args.out, "wb") as f:
+        joblib.dump(model, f)
+    if not args.quiet:
+        print(_describe_localisation(model.localisation_report_))
+        print(f"Saved {args.out} (a joblib pickle: `soilspec predict {args.out} DATA "
+              "--allow-pickle`; load it only where you trust its origin)")
+    return 0
+
+
+def _describe_localisation(report):
+    chosen = report[report["candidate"] == "localised"]
+    lines = ["Out-of-fold RMSE on the local samples, and what each property uses "
+             "(negative transfer shows as a loss against local PLSR):"]
+    for _, r in chosen.iterrows():
+        lines.append(f"  {r['property']}: {r['option']}, RMSE {r['oof_rmse']:.4g} "
+                     f"({r['vs_source_pct']:+.1f} % vs the global model as it is, "
+                     f"{r['vs_plsr_pct']:+.1f} % vs local PLSR)")
+    return "\n".join(lines)
+
+
 def _describe_transfer(report):
     before, after = report.get("rmse_before") or {}, report.get("rmse_after") or {}
     pairs = [f"{t} {before[t]:.4g} -> {after[t]:.4g}" for t in after if t in before]
@@ -431,6 +496,12 @@ def _predict(args):
     names = getattr(final, "target_names_", None) or [f"target_{i}" for i in range(pred.shape[1])]
     names = list(names)
     out = pd.DataFrame(pred, columns=names, index=pd.Index(library.sample_ids, name="sample_id"))
+    if hasattr(model, "predict_interval"):
+        # The localised model's split-conformal 90 % intervals, per property.
+        lower, upper = (np.asarray(a, dtype=np.float64).reshape(pred.shape)
+                        for a in model.predict_interval(spectra_for(model, library)))
+        for j, name in enumerate(names):
+            out[f"{name}_lower_90"], out[f"{name}_upper_90"] = lower[:, j], upper[:, j]
     with atomic_write(args.out, "w", encoding="utf-8", newline="") as f:
         out.to_csv(f)
     print(f"Wrote {len(out)} predictions of {', '.join(names)} to {args.out}")

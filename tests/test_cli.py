@@ -68,7 +68,7 @@ def test_train_global_fine_tune_predict(files, capsys):
     assert glob.steps[-1][1].target_names_ == ["OC", "pH", "clay"]
 
     code, io = _run(["fine-tune", files["model"], files["local"], "--id-column", "id",
-                     "--epochs", "2", "--out", files["local_model"]], capsys)
+                     "--epochs", "2", "--plain", "--out", files["local_model"]], capsys)
     assert code == 0, io.err
     assert "source model -> fine-tuned: OC" in io.out
     local = load_model(files["local_model"])
@@ -150,3 +150,29 @@ def test_localise_without_arguments_runs_the_bundled_default(tmp_path, monkeypat
     assert set(pooled["domain"]) == set(cli.DEFAULT_LIMESODA_DOMAINS["limesoda-visnir"])
     # The default models and the global source of the ensemble recipe.
     assert set(pooled["model"]) == set(cli.DEFAULT_MODELS) | {"cnn_global_domain"}
+
+
+def test_fine_tune_makes_the_localised_model_and_predict_gives_intervals(files, tmp_path, capsys):
+    model = tmp_path / "global.soilspec"
+    code, io = _run(["train-global", "--data", "csv", "--path", files["library"],
+                     "--group-column", "site", "--id-column", "id", "--exclude-domains", "MG.44",
+                     "--epochs", "2", "--out", model, "--quiet"], capsys)
+    assert code == 0, io.err
+    local = tmp_path / "local.joblib"
+    code, io = _run(["fine-tune", model, files["local"], "--id-column", "id", "--epochs", "2",
+                     "--out", local], capsys)
+    assert code == 0, io.err
+    # Every property says what it uses and how it compares with the simple choices.
+    for prop in ("OC", "pH", "clay"):
+        assert f"  {prop}: " in io.out and "vs local PLSR" in io.out
+    assert "--allow-pickle" in io.out
+    pred = tmp_path / "pred.csv"
+    code, io = _run(["predict", local, files["spectra"], "--id-column", "id", "--out", pred],
+                    capsys)
+    assert code == 2 and "--allow-pickle" in io.err
+    code, io = _run(["predict", local, files["spectra"], "--id-column", "id", "--out", pred,
+                     "--allow-pickle"], capsys)
+    assert code == 0, io.err
+    table = pd.read_csv(pred)
+    assert {"OC", "OC_lower_90", "OC_upper_90"} <= set(table.columns)
+    assert (table["OC_lower_90"] <= table["OC"]).all() and (table["OC"] <= table["OC_upper_90"]).all()

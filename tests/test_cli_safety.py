@@ -200,7 +200,7 @@ def test_a_failed_model_save_keeps_the_previous_model(files, tmp_path, monkeypat
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(transfer, "save_model", half_save)
-    code, io = _run(["fine-tune", files["model"], files["library"], "--epochs", "1",
+    code, io = _run(["fine-tune", files["model"], files["library"], "--epochs", "1", "--plain",
                      "--out", out, "--overwrite", "--quiet"], capsys)
     _one_line_error(code, io, "No space left on device")
     assert out.read_bytes() == files["model"].read_bytes()

@@ -8,7 +8,7 @@ from sklearn import config_context
 from sklearn.pipeline import Pipeline
 
 from ._per_target import PerTargetRegressor
-from ._spec import param_ending, requests_groups, with_verbosity
+from ._spec import param_ending, requests_groups, source_parameter, with_verbosity
 
 __all__ = ["count_fits", "run_domain"]
 
@@ -97,7 +97,8 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
                 est = _prepare(spec, verbose)
                 est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat)
             elif spec.training == "transfer":
-                est = _prepare(spec, verbose, warm_start_from=fitted_global[spec.source])
+                est = _prepare(spec, verbose, warm_start_from=fitted_global[spec.source],
+                               library=global_)
                 est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat)
             else:  # spiked
                 est = _prepare(spec, verbose, local_domain=domain)
@@ -124,7 +125,7 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
     }
 
 
-def _prepare(spec, verbose, warm_start_from=None, local_domain=None):
+def _prepare(spec, verbose, warm_start_from=None, local_domain=None, library=None):
     """A fresh, unfitted copy of the spec's estimator ready for this fit."""
     # skorch prints one line per epoch at verbose=1: only at the experiment's
     # verbose >= 2, so that verbose=1 gives one line per domain.
@@ -135,7 +136,11 @@ def _prepare(spec, verbose, warm_start_from=None, local_domain=None):
             est.set_params(**{key: local_domain})
     if warm_start_from is not None:
         # Set after the clone above: clone would copy the fitted model unfitted.
-        est.set_params(**{param_ending(est, "warm_start_from"): warm_start_from})
+        est.set_params(**{source_parameter(est): warm_start_from})
+    if library is not None and param_ending(est, "library") is not None:
+        # A localised model weighs library-based members (MBL, spiking) too;
+        # the global library of this domain never holds its rows.
+        est.set_params(**{param_ending(est, "library"): library})
     return est if spec.native_missing() else PerTargetRegressor(est)
 
 

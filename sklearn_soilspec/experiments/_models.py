@@ -24,7 +24,7 @@ RECIPE_NAMES = (
     "plsr_tuned", "cnn_global_domain", "cnn_transfer_domain", "cnn_transfer_ensemble",
     "blend_transfer_plsr", "blend_transfer_plsr_cv", "blend_ensemble_plsr",
     "blend_crossfit_plsr_cv", "gpr_local", "blend_ensemble_gpr_plsr", "blend_crossfit_gpr_plsr_cv",
-    "gpr_local_d2", "blend_ensemble_gpr_d1d2_plsr",
+    "gpr_local_d2", "blend_ensemble_gpr_d1d2_plsr", "localised",
 )
 # How the CNN is told to standardise inputs and targets within each domain.
 _PER_DOMAIN = {"standardize": "per_domain"}
@@ -115,8 +115,15 @@ def default_models(fast=False, random_state=0, device="cpu", names=None, max_epo
         the first-derivative GP's.
     ``blend_ensemble_gpr_d1d2_plsr``
         Equal quarters of ``cnn_transfer_ensemble``, ``gpr_local``,
-        ``gpr_local_d2`` and ``plsr_tuned``: the accuracy benchmark's best
-        localised estimator.
+        ``gpr_local_d2`` and ``plsr_tuned``: the best blend of the earlier
+        accuracy benchmark.
+    ``localised``
+        The package's localised model,
+        :class:`~sklearn_soilspec.localised.LocalisedRegressor`, from the
+        fitted ``cnn_global_domain`` of the domain and with the domain's
+        global library: per property it weighs the global model as it is,
+        recalibrated and fine-tuned, local PLSR and Gaussian processes, MBL
+        and spiked PLSR by cross-fitting on the local training rows.
 
     Parameters
     ----------
@@ -353,6 +360,15 @@ def _gpr_local_d2(s):
 def _blend_ensemble_gpr_d1d2_plsr(s):
     return _blend(s, [("cnn", _seed_ensemble(s)), ("gpr", _gpr(s)), ("gpr_d2", _gpr(s, deriv=2)),
                       ("pls", _tuned_pls(s))])
+
+
+def _localised(s):
+    from ..localised import LocalisedRegressor
+
+    # The runner sets the source (the domain's fitted global network) and
+    # the library (the domain's global library) before every fit.
+    return ModelSpec(LocalisedRegressor(source=None, random_state=s.random_state), "transfer",
+                     source="cnn_global_domain")
 
 
 # Name -> constructor, in the order default_models returns them.

@@ -39,7 +39,10 @@ class ModelSpec:
         :class:`~sklearn_soilspec.baselines.MemoryBasedRegressor`).
         ``"transfer"``: the local training rows, starting from the fitted
         ``source`` model: the parameter ending in ``warm_start_from`` (so a
-        Pipeline works) is set to that fitted model.
+        Pipeline works), or the ``source`` of a
+        :class:`~sklearn_soilspec.localised.LocalisedRegressor`, is set to that
+        fitted model, and a parameter ending in ``library`` to the global
+        library of the domain (MBL and spiking members).
     source : str, default=None
         For ``training="transfer"``: name of the ``"global"`` model to start
         from. It is fitted once per target domain and shared by every
@@ -91,11 +94,11 @@ class ModelSpec:
                 f"Model {name!r}: source must name a 'global' model of the experiment "
                 f"({globals_}), got {self.source!r}."
             )
-        if param_ending(self.estimator, "warm_start_from") is None:
+        if source_parameter(self.estimator) is None:
             raise ValueError(
                 f"Model {name!r}: training='transfer' needs an estimator with a "
                 "`warm_start_from` parameter (a SpectralCNNRegressor or a Pipeline "
-                "ending in one)."
+                "ending in one) or a `source` (LocalisedRegressor)."
             )
 
     def native_missing(self):
@@ -130,6 +133,22 @@ def final_estimator(est):
     while isinstance(est, Pipeline):
         est = est.steps[-1][1]
     return est
+
+
+def source_parameter(est):
+    """The parameter a transfer model's fitted source goes into, or None.
+
+    ``warm_start_from`` of a network (nested in a Pipeline or an ensemble),
+    else the ``source`` of a :class:`~sklearn_soilspec.localised.LocalisedRegressor`.
+    """
+    key = param_ending(est, "warm_start_from")
+    if key is None and "source" in final_estimator(est).get_params(deep=False):
+        prefix = ""
+        while isinstance(est, Pipeline):
+            name, est = est.steps[-1]
+            prefix += f"{name}__"
+        key = prefix + "source"
+    return key
 
 
 def param_ending(est, suffix):
