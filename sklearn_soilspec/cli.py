@@ -18,7 +18,7 @@ import warnings
 
 from ._cli_checks import UsageError as _UsageError
 from ._cli_checks import check_device, load_model_file
-from ._cli_data import DATA_KINDS, load_library, read_spectra, spectra_for
+from ._cli_data import DATA_KINDS, csv_options, load_library, read_spectra, spectra_for
 
 __all__ = ["main"]
 

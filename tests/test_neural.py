@@ -377,3 +377,20 @@ def test_learns_oc_and_clay_on_limesoda_site():
     pred = pd.DataFrame(model.predict(lib.X[test]), columns=model.target_names_)
     r2 = {t: r2_score(lib.Y[test][t], pred[t]) for t in ("OC", "clay")}
     assert r2["OC"] > 0.2 and r2["clay"] > 0.6, r2
+
+
+def test_an_edited_target_scaling_is_named_not_a_broadcast_error_or_nan():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 32)).astype(np.float32)
+    Y = np.c_[X[:, :4].sum(1), X[:, 4:8].sum(1)]
+    m = SpectralCNNRegressor(module_params={"channels": (4,), "shared_units": (8,),
+                                            "head_units": 8}, max_epochs=2).fit(X, Y)
+    good = m.predict(X[:2])
+    m.y_mean_ = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="y_mean_ must hold 2 finite values"):
+        m.predict(X[:2])
+    m.y_mean_ = np.array([np.nan, 0.0])
+    with pytest.raises(ValueError, match="y_mean_ must hold 2 finite values"):
+        m.predict(X[:2])
+    m.y_mean_ = np.zeros(2)
+    assert np.isfinite(m.predict(X[:2])).all() and m.predict(X[:2]).shape == good.shape

@@ -105,7 +105,7 @@ def test_training_tensors_are_made_once(lucas_like, recording_loader):
 
 def test_unstandardised_float32_input_is_not_copied(lucas_like, recording_loader):
     X = np.ascontiguousarray(lucas_like.X[:300, ::8])
-    SpectralCNNRegressor(module_params=TINY_1D, max_epochs=1, standardize_X=False,
+    SpectralCNNRegressor(module_params=TINY_1D, max_epochs=1, standardize="none",
                          random_state=0).fit(X, lucas_like.Y[:300])
     assert recording_loader[0][0] == X.ctypes.data  # torch reads the caller's array
 

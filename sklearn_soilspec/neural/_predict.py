@@ -123,8 +123,26 @@ class NetworkMixin:
         """
         check_is_fitted(self, "net_")
         X = self._validate_X(X, reset=False)
+        self._check_target_scaling()
         Y = self._forward(self._to_tensor(X)) * self.y_scale_ + self.y_mean_
+        if not np.isfinite(Y).all():
+            raise ValueError(
+                "The network predicted NaN or inf for finite spectra: its weights or fitted "
+                "scaling were changed or damaged, or the spectra lie far outside the training "
+                "range. Refit the model (or reload it from its model file).")
         return Y[:, 0] if self._y_is_1d else Y
+
+    def _check_target_scaling(self):
+        # Cheap, and it turns an edited or damaged y_mean_/y_scale_ into a
+        # message instead of a numpy broadcast error or NaN predictions.
+        n = len(self.target_names_)
+        for name in ("y_mean_", "y_scale_"):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.shape != (n,) or not np.isfinite(value).all():
+                raise ValueError(
+                    f"{name} must hold {n} finite values (one per target), got "
+                    f"{value.tolist()}: the fitted model was changed or damaged. Refit it, "
+                    "or reload it from its model file.")
 
     def predict_dropout(self, X, n_samples=30, random_state=None):
         """Monte-Carlo dropout: mean and SD of predictions with dropout left on.
