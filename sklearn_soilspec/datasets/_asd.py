@@ -1,6 +1,7 @@
 """ASD files (FieldSpec, LabSpec, HandHeld): one binary file per vis-NIR scan."""
 
 import contextlib
+import functools
 import logging
 import re
 import sys
@@ -15,9 +16,7 @@ from ._instruments import (
     build_library,
     check_loader_args,
     count,
-    list_scan_files,
-    read_scans,
-    sample_id_rule,
+    read_scan_files,
 )
 
 __all__ = ["load_asd"]
@@ -281,11 +280,10 @@ def load_asd(
     check_loader_args(on_error, replicate_tolerance, measurement)
     if raw not in _RAW_CHOICES:
         raise ValueError(f"raw must be one of {_RAW_CHOICES}, got {raw!r}.")
-    rule = sample_id_rule(sample_id)
-    files, missing, notes = list_scan_files(path, _ASD_NAME, "ASD")
-    ASDFile = _asd_file_class()
-    scans, problems = read_scans(files, missing, lambda p: _read_one(p, raw, ASDFile),
-                                 rule, on_error, "ASD")
+    scans, problems, notes = read_scan_files(
+        path, _ASD_NAME, "ASD",
+        lambda: functools.partial(_read_one, raw=raw, ASDFile=_asd_file_class()),
+        sample_id=sample_id, on_error=on_error)
     raw_scans = [s for s in scans if "raw DN / white reference" in s.remarks]
     if raw_scans:
         notes.append(f"{count(len(raw_scans), 'raw-DN file')} (data type RAW): reflectance = "

@@ -193,6 +193,21 @@ def read_scans(files, missing, read_one, rule, on_error, what):
     return scans, problems
 
 
+def read_scan_files(path, name_pattern, what, open_reader, *, sample_id, on_error):
+    """The files of ``path`` read into scans: ``(scans, problems, notes)``.
+
+    The steps every instrument loader shares: the sample id rule checked, the
+    files listed (:func:`list_scan_files`), then each read by the function
+    ``open_reader()`` returns (a file's path to its :class:`Scan`). The reader
+    is opened only once the files are listed, so that a path naming nothing
+    is said before a missing optional package (imported there) is.
+    """
+    rule = sample_id_rule(sample_id)
+    files, missing, notes = list_scan_files(path, name_pattern, what)
+    scans, problems = read_scans(files, missing, open_reader(), rule, on_error, what)
+    return scans, problems, notes
+
+
 def _grid_note(axis, unit):
     return f"{axis[0]:g} -> {axis[-1]:g} {unit} ({axis.size} points)"
 

@@ -1,5 +1,6 @@
 """Bruker OPUS files (Alpha, Tensor, Vertex, Invenio): one binary file per scan."""
 
+import functools
 import os
 import re
 
@@ -12,9 +13,7 @@ from ._instruments import (
     check_loader_args,
     count,
     few,
-    list_scan_files,
-    read_scans,
-    sample_id_rule,
+    read_scan_files,
 )
 
 __all__ = ["load_opus"]
@@ -227,11 +226,10 @@ def load_opus(
     check_loader_args(on_error, replicate_tolerance, measurement)
     if not isinstance(block, str):
         raise ValueError(f"block must be 'auto' or a block name ('a', 'a_2', 'r'), got {block!r}.")
-    rule = sample_id_rule(sample_id)
-    files, missing, notes = list_scan_files(path, _OPUS_NAME, "OPUS")
-    read_opus = _brukeropus()
-    scans, problems = read_scans(files, missing, lambda p: _read_one(p, block, read_opus),
-                                 rule, on_error, "OPUS")
+    scans, problems, notes = read_scan_files(
+        path, _OPUS_NAME, "OPUS",
+        lambda: functools.partial(_read_one, block=block, read_opus=_brukeropus()),
+        sample_id=sample_id, on_error=on_error)
     several = [(s, r) for s in scans for r in s.remarks if r.endswith("the first read")]
     if several:
         shown = few(f"{os.path.basename(s.path)}: {r.replace(', the first read', '')}"
