@@ -473,7 +473,10 @@ def _describe_localisation(report):
 
 def _describe_transfer(report):
     before, after = report.get("rmse_before") or {}, report.get("rmse_after") or {}
-    pairs = [f"{t} {before[t]:.4g} -> {after[t]:.4g}" for t in after if t in before]
+    # A new head starts from random weights: its "before" is no source model's.
+    carried = set(report.get("carried_targets") or ())
+    pairs = [f"{t} {before[t]:.4g} -> {after[t]:.4g}" for t in after
+             if t in before and t in carried]
     if not pairs:
         return f"Transfer report: {report}"
     where = report.get("evaluated_on", "validation")

@@ -472,3 +472,22 @@ def test_a_failed_save_leaves_the_previous_model_file_intact(source, tmp_path, m
     assert open(path, "rb").read() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.soilspec"]
     load_model(path)
+
+
+def test_a_pipeline_source_warns_when_its_preprocessing_is_skipped(data):
+    from sklearn_soilspec.preprocessing import SavitzkyGolay
+
+    X, Y = data
+    pipe = make_pipeline(SavitzkyGolay(deriv=1), cnn(max_epochs=1)).fit(X, Y)
+    with pytest.warns(UserWarning, match=r"steps \['savitzkygolay'\] come before the network"):
+        cnn(warm_start_from=pipe, max_epochs=0).fit(X[:30] * 50 + 10, Y[:30])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        make_pipeline(SavitzkyGolay(deriv=1), cnn(warm_start_from=pipe, max_epochs=0)).fit(
+            X[:30], Y[:30])
+
+
+def test_impossible_network_sizes_are_named(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="positive int|cannot be built"):
+        SpectralCNNRegressor(module_params={"channels": (0,)}, max_epochs=1).fit(X, Y)

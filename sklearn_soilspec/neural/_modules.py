@@ -251,7 +251,24 @@ def module_config(architecture, module_params=None):
         )
     config = {k: p.default for k, p in signature.items() if k in accepted}
     config.update(params)
-    return {k: _as_lists(v) for k, v in config.items()}
+    config = {k: _as_lists(v) for k, v in config.items()}
+    for key in ("channels", "shared_units", "head_units", "kernel_size"):
+        if key in config:
+            sizes = _flat(config[key])
+            if not sizes or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                    for v in sizes):
+                raise ValueError(
+                    f"module_params[{key!r}]={config[key]!r}: every channel, unit and kernel "
+                    "count must be a positive int.")
+    for key in ("dropout", "head_dropout"):
+        if key in config and not (isinstance(config[key], (int, float))
+                                  and 0 <= config[key] < 1):
+            raise ValueError(f"module_params[{key!r}]={config[key]!r} must be in [0, 1).")
+    return config
+
+
+def _flat(value):
+    return [w for v in value for w in _flat(v)] if isinstance(value, list) else [value]
 
 
 def build_module(architecture, input_shape, target_names, config):

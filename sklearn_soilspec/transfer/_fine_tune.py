@@ -188,6 +188,7 @@ def plan_warm_start(source, target_names, X, Y, *, reset_heads=False,
             f"({list(source.target_names)}): only the convolutions and trunk are carried, "
             f"every head starts from random weights.{hint}", UserWarning, stacklevel=4,
         )
+    _check_preprocessing(source, X)
     mean, scale = nan_scaler(Y)
     index = [source.target_names.index(n) if n in carried else None for n in target_names]
     if source.standardize == "per_domain":
@@ -211,6 +212,30 @@ def plan_warm_start(source, target_names, X, Y, *, reset_heads=False,
         else:
             mean[j], scale[j] = m_src, s_src
     return WarmStart(x_scaler, (mean, scale), carried, new, head_rescale=rescale)
+
+
+def _check_preprocessing(source, X):
+    """Warn when the local spectra look unlike the source network's inputs.
+
+    A source Pipeline's steps (SNV, a derivative, ...) come before its
+    network; warm-starting a bare network from it skips them unless the user
+    puts the same steps before it, and the carried filters then see inputs of
+    another kind (a trial: RMSE 14.7 before fine-tuning instead of 1.6). The
+    local inputs' mean, in the source's standard deviations, tells.
+    """
+    if source.x_mean is None or X.shape[1] != np.size(source.x_mean):
+        return
+    z = np.abs(X.mean(axis=0) - source.x_mean) / source.x_scale
+    if np.median(z) > 5:
+        steps = [name for name, _ in source.preprocessing]
+        hint = (f"The source was a Pipeline whose steps {steps} come before the network: "
+                "put the same steps before this one (make_pipeline(..., "
+                "SpectralCNNRegressor(warm_start_from=...)))." if steps else
+                "Check that they get the same preprocessing and measurement (absorbance or "
+                "reflectance) as the source's training spectra.")
+        warnings.warn(
+            f"The local spectra lie a median {np.median(z):.0f} standard deviations from the "
+            f"source network's training inputs. {hint}", UserWarning, stacklevel=4)
 
 
 def copy_weights(module, source, plan):
