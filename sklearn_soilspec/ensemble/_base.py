@@ -327,6 +327,17 @@ class _BaseMemberEnsemble(MissingTargetsMixin, RegressorMixin, _BaseComposition)
         # routing existed; groups also define a group splitter's folds.
         return {n: dict(fit_params) for n in names}, fit_params.get("groups")
 
+    def _cross_fit(self, X, y, params, groups):
+        """Out-of-fold predictions of the members on ``self.cv``.
+
+        For the ensembles with ``cv`` and ``random_state``: a ValueError
+        naming the ensemble when every fold fit of every member failed.
+        """
+        result = cross_fit(self._member_list(), X, y, self.cv, groups=groups,
+                           random_state=self.random_state, fit_params=params)
+        raise_if_all_failed(result, type(self).__name__)
+        return result
+
     def _check_X(self, X, reset):
         # Checked for clear errors (sparse, wrong shapes, feature names) but
         # handed on as given: a Pipeline member may need a DataFrame's

@@ -9,7 +9,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseNamedEnsemble, cross_fit, raise_if_all_failed
+from ._base import _BaseNamedEnsemble
 from ._crossfit import fitted_member
 
 __all__ = ["BlendRegressor"]
@@ -172,9 +172,7 @@ class BlendRegressor(_BaseNamedEnsemble):
         if self.weights is None:
             self.weights_ = np.full((n_members, n_targets), 1.0 / n_members)
         elif from_data:
-            result = cross_fit(self.estimators, X, y, self.cv, groups=groups,
-                               random_state=self.random_state, fit_params=params)
-            raise_if_all_failed(result, type(self).__name__)
+            result = self._cross_fit(X, y, params, groups)
             self.validation_rmse_ = result.rmse(Y)
             self.weights_ = self._choose(result, Y)
         else:

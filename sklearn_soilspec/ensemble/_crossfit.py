@@ -9,7 +9,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseMemberEnsemble, cross_fit, raise_if_all_failed
+from ._base import _BaseMemberEnsemble
 
 __all__ = ["CrossFittedRegressor"]
 
@@ -117,9 +117,7 @@ class CrossFittedRegressor(_BaseMemberEnsemble):
         X = self._check_X(X, reset=True)
         Y, _, is_1d, y = self._check_y(y, X)
         params, groups = self._route(fit_params)
-        result = cross_fit(self._member_list(), X, y, self.cv, groups=groups,
-                           random_state=self.random_state, fit_params=params)
-        raise_if_all_failed(result, type(self).__name__)
+        result = self._cross_fit(X, y, params, groups)
         self.estimators_ = result.fold_models["estimator"]
         oof = result.predictions_[0]
         self.oof_predictions_ = oof[:, 0] if is_1d else oof

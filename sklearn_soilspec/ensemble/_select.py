@@ -8,7 +8,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseNamedEnsemble, cross_fit, raise_if_all_failed
+from ._base import _BaseNamedEnsemble
 from ._crossfit import fitted_member
 
 __all__ = ["SelectorRegressor"]
@@ -139,9 +139,7 @@ class SelectorRegressor(_BaseNamedEnsemble):
         X = self._check_X(X, reset=True)
         Y, target_names, self._y_is_1d, y = self._check_y(y, X)
         params, groups = self._route(fit_params)
-        result = cross_fit(self.estimators, X, y, self.cv, groups=groups,
-                           random_state=self.random_state, fit_params=params)
-        raise_if_all_failed(result, type(self).__name__)
+        result = self._cross_fit(X, y, params, groups)
         self.validation_rmse_ = result.rmse(Y)
         self._selected_index = np.empty(Y.shape[1], dtype=int)
         self.selected_, self.selection_report_ = {}, {}
