@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_soilspec.preprocessing import (
     MSC,
@@ -104,6 +105,55 @@ def test_resampler_pools_two_instruments_onto_one_grid(sp, sl):
     assert a.get_feature_names_out()[[0, -1]].tolist() == ["wl_420", "wl_1700"]
     # Grid points that were measured keep their value exactly.
     np.testing.assert_array_equal(Xb, sl[[f"wl_{w}" for w in range(420, 1701, 5)]].to_numpy())
+
+
+def test_min_step_coarsens_a_fine_axis_onto_multiples_of_the_step(sl, sp):
+    # SL.125 is measured every 1 nm from 420 to 2500.
+    rs = WavelengthResampler(min_step=5).fit(sl)
+    np.testing.assert_array_equal(rs.target_wavelengths_, np.arange(420.0, 2501.0, 5.0))
+    # The grid points were measured, so their values are kept exactly.
+    np.testing.assert_array_equal(
+        rs.transform(sl), sl[[f"wl_{w}" for w in range(420, 2501, 5)]].to_numpy())
+    assert rs.get_feature_names_out()[[0, -1]].tolist() == ["wl_420", "wl_2500"]
+    # A step already coarser than min_step is the input's own, as without it.
+    for min_step in (2, 5):
+        a = WavelengthResampler(min_step=min_step).fit(sp)  # 5 nm steps
+        np.testing.assert_array_equal(a.target_wavelengths_,
+                                      WavelengthResampler().fit(sp).target_wavelengths_)
+    # Ends off the multiples are cut inside the measured range.
+    wl = np.arange(401.3, 430.0, 0.5)
+    rs = WavelengthResampler(min_step=5, wavelengths=wl).fit(np.ones((1, wl.size)))
+    np.testing.assert_array_equal(rs.target_wavelengths_, [405.0, 410.0, 415.0, 420.0, 425.0])
+
+
+def test_min_step_on_a_descending_wavenumber_axis():
+    # A Bruker Alpha MIR axis: 1,715 points, 3996.48 -> 499.82 cm-1 (about 2.04 cm-1).
+    wn = np.linspace(3996.48, 499.82, 1715)
+    X = np.random.default_rng(0).random((3, wn.size))
+    rs = WavelengthResampler(min_step=4, wavelengths=wn).fit(X)
+    np.testing.assert_allclose(rs.target_wavelengths_, np.arange(3996.0, 499.0, -4.0))
+    out = rs.transform(X)
+    expected = [np.interp(rs.target_wavelengths_, wn[::-1], row[::-1]) for row in X]
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    # min_step below the axis's own step changes nothing.
+    fine = WavelengthResampler(min_step=1, wavelengths=wn).fit(X)
+    np.testing.assert_array_equal(fine.target_wavelengths_,
+                                  WavelengthResampler(wavelengths=wn).fit(X).target_wavelengths_)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        (dict(min_step=0), InvalidParameterError, "min_step"),
+        (dict(min_step=-5), InvalidParameterError, "min_step"),
+        (dict(min_step="5"), InvalidParameterError, "min_step"),
+        (dict(min_step=5, target=(420, 500, 5)), ValueError, "not both"),
+        (dict(min_step=5000), ValueError, "min_step=5000 is too coarse"),
+    ],
+)
+def test_bad_min_step_is_an_error(sl, params, error, match):
+    with pytest.raises(error, match=match):
+        WavelengthResampler(**params).fit(sl)
 
 
 def test_sg_derivative_of_a_linear_ramp_is_constant_per_nm(sp):

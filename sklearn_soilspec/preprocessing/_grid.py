@@ -23,6 +23,22 @@ def _grid_from_range(start, stop, step, name="target"):
     return start + step * np.arange(n, dtype=np.float64)
 
 
+def _coarse_grid(src, step):
+    """Multiples of ``step`` inside the range of ``src``, in the direction of ``step``."""
+    lo, hi = min(src[0], src[-1]), max(src[0], src[-1])
+    size = abs(step)
+    # The slack keeps an end that lies on a multiple despite rounding.
+    first, last = np.ceil(lo / size - 1e-9) * size, np.floor(hi / size + 1e-9) * size
+    if last < first + size:
+        raise ValueError(
+            f"min_step={size:g} is too coarse for the input axis {lo:g}-{hi:g}: fewer "
+            "than two multiples of it lie inside. Choose a smaller min_step."
+        )
+    if step > 0:
+        return _grid_from_range(first, last, size)
+    return _grid_from_range(last, first, -size)
+
+
 def grid_from_target(target, name="target"):
     """The wavelength grid a user asks for: a (start, stop, step) range or the grid itself.
 
@@ -73,6 +89,16 @@ class WavelengthResampler(SpectralTransformer):
         evenly spaced grid from the first to the last input wavelength with
         the median input step, which regularises uneven axes (needed by
         :class:`SavitzkyGolay` derivatives and :class:`Spectrogram`).
+    min_step : float > 0 or None, default=None
+        With ``target=None``, the smallest step of that grid, in the unit of
+        the axis (nm or cm-1; the grid keeps the axis's direction): the step
+        is the larger of the median input step and ``min_step``. A coarser
+        grid than the input's starts and ends on multiples of the step, inside
+        the measured range, so libraries from instruments with different
+        axes get the same grid points. Coarsening is decimation by linear (or
+        cubic) interpolation, not averaging: see :class:`Binning` for that.
+        None keeps the input's own step. Only for ``target=None``: a given
+        ``target`` is the grid.
     kind : {"linear", "cubic"}, default="linear"
         Piecewise linear interpolation or a natural cubic spline.
     wavelengths : array-like, "index" or None, default=None
@@ -107,11 +133,19 @@ class WavelengthResampler(SpectralTransformer):
     array([[0. , 1.5, 3. ]])
     >>> rs.get_feature_names_out().tolist()
     ['400', '415', '430']
+
+    A 0.5 nm axis kept on a 5 nm grid at most:
+
+    >>> wl = np.arange(401.0, 430.0, 0.5)
+    >>> rs = WavelengthResampler(min_step=5, wavelengths=wl).fit(np.ones((1, wl.size)))
+    >>> rs.target_wavelengths_
+    array([405., 410., 415., 420., 425.])
     """
 
     _parameter_constraints = {
         **SpectralTransformer._parameter_constraints,
         "target": [None, "array-like"],
+        "min_step": [None, Interval(Real, 0, None, closed="neither")],
         "kind": [StrOptions({"linear", "cubic"})],
     }
     _axis_required = True
@@ -119,8 +153,9 @@ class WavelengthResampler(SpectralTransformer):
     # One point cannot be interpolated from.
     _min_features = 2
 
-    def __init__(self, target=None, kind="linear", wavelengths=None):
+    def __init__(self, target=None, min_step=None, kind="linear", wavelengths=None):
         self.target = target
+        self.min_step = min_step
         self.kind = kind
         self.wavelengths = wavelengths
 
@@ -128,7 +163,15 @@ class WavelengthResampler(SpectralTransformer):
         src, _ = check_wavelength_grid(self.wavelengths_, name="The input wavelengths")
         if self.target is None:
             step = float(np.median(np.diff(src))) if src.size > 1 else 1.0
-            target = _grid_from_range(src[0], src[-1], step)
+            if self.min_step is not None and abs(step) < self.min_step:
+                target = _coarse_grid(src, np.copysign(float(self.min_step), step))
+            else:
+                target = _grid_from_range(src[0], src[-1], step)
+        elif self.min_step is not None:
+            raise ValueError(
+                f"min_step={self.min_step!r} sets the step of the default grid, but a "
+                f"target grid was given; pass one of target= and min_step=, not both."
+            )
         else:
             target = grid_from_target(self.target, "target")
         # Errors for out-of-range targets are raised here, at fit time, with the
