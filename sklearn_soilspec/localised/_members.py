@@ -219,7 +219,16 @@ class CorrectedSourceMember(SourceMember):
 
 
 class FineTunedMember(Member):
-    """The source network fine-tuned on the local rows (features frozen), seed-averaged."""
+    """The source network fine-tuned on the local rows, as far as held-out rows support.
+
+    With ``checkpoints`` among ``cnn_params`` (what :func:`fine_tune_params`
+    sets), the number of epochs is chosen per property by an inner
+    cross-fit among those epoch counts and the source model as it is
+    (:func:`~._fine_tune.select_epochs`): a property whose held-out rows do
+    not show a gain is predicted by the source. The chosen fine-tuning is
+    then run on all the member's rows, ``n_seeds`` times, averaged. Without
+    ``checkpoints``, every property takes the run's final weights.
+    """
 
     _shared = ("view",)
     min_rows = 2
@@ -234,27 +243,52 @@ class FineTunedMember(Member):
         self.random_state = random_state
 
     def _fit(self, X, Y):
-        from ..neural import SpectralCNNRegressor
+        from ._fine_tune import SOURCE, select_epochs, train
 
+        params = dict(self.cnn_params or {})
+        grid = params.pop("checkpoints", None)
+        inner_cv = params.pop("inner_cv", 3)
+        margin = params.pop("select_margin", 0.0)
+        last = int(params.get("max_epochs", 60))
         F = self.view.features(X)
         names = [self.view.final.target_names_[self.source_columns[j]]
                  for j in self.fitted_columns_]
-        Yf = pd.DataFrame(Y, columns=names)
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_seeds)
+        if grid is None:
+            self.choice_ = [last] * len(names)
+            self.selection_ = None
+        else:
+            epochs = sorted({int(e) for e in grid if int(e) <= last} | {last})
+            S = self._predict_source(X)
+            self.choice_, self.selection_ = select_epochs(
+                self.view.final, F, Y, S, names, epochs, inner_cv, margin, int(seeds[0]),
+                params)
+        tuned = sorted({c for c in self.choice_ if c != SOURCE})
         self.estimators_ = []
-        for seed in seeds:
-            net = SpectralCNNRegressor(warm_start_from=self.view.final, random_state=int(seed),
-                                       **self.cnn_params)
-            with warnings.catch_warnings():
-                # The renamed per-domain option may still warn while both names work.
-                warnings.simplefilter("ignore", FutureWarning)
-                self.estimators_.append(net.fit(F, Yf))
+        if tuned:
+            params["max_epochs"] = max(tuned)
+            for seed in seeds:
+                self.estimators_.append(train(self.view.final, F, Y, names, tuned, seed, params))
+
+    def _predict_source(self, X):
+        P = self.view.predict(X)
+        return P[:, [self.source_columns[j] for j in self.fitted_columns_]]
 
     def _predict(self, X):
-        F = self.view.features(X)
-        return np.mean([np.asarray(e.predict(F), dtype=np.float64).reshape(len(X), -1)
-                        for e in self.estimators_], axis=0)
+        from ._fine_tune import SOURCE, predict_at
+
+        out = np.full((len(X), len(self.choice_)), np.nan)
+        src = [i for i, c in enumerate(self.choice_) if c == SOURCE]
+        if src:
+            out[:, src] = self._predict_source(X)[:, src]
+        if self.estimators_:
+            F = self.view.features(X)
+            for epoch in sorted({c for c in self.choice_ if c != SOURCE}):
+                cols = [i for i, c in enumerate(self.choice_) if c == epoch]
+                out[:, cols] = np.mean([predict_at(e, epoch, F)[:, cols]
+                                        for e in self.estimators_], axis=0)
+        return out
 
 
 class LocalMember(Member):
