@@ -16,6 +16,16 @@ A model file (suffix ``.soilspec`` by convention) holds
 ``checksums.json``
     SHA-256 of both, so that a truncated or edited file is refused.
 
+Format version 3 holds any other allow-listed model (a
+:class:`~sklearn_soilspec.localised.LocalisedRegressor`, a PLSR Pipeline):
+``metadata.json`` describes it as a tree of objects (:mod:`._tree`), each
+numeric array is an ``arrays/<n>.npy`` file read with
+``numpy.load(..., allow_pickle=False)``, and ``checksums.json`` lists the
+SHA-256 of every file in the archive, none other being accepted. Networks
+and Pipelines ending in one are still written in version 2, which older
+releases read; a release that reads only versions 1 and 2 refuses a version 3
+file with "upgrade the package".
+
 Tensors are read with ``torch.load(..., weights_only=True)`` and classes are
 re-created only from an allow-list, so a model file cannot run code. Files
 are written to a temporary file beside the target and renamed over it, so a
@@ -40,12 +50,16 @@ import torch
 from .._io import atomic_write
 from ._source import SourceModel
 
-__all__ = ["read_archive", "read_metadata", "read_source", "write_archive"]
+__all__ = ["read_archive", "read_metadata", "read_source", "write_archive", "write_tree_archive"]
 
 FORMAT_NAME = "sklearn-soilspec-model"
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# Models that are not a network (or a Pipeline ending in one): a tree of
+# allow-listed objects whose arrays are .npy files.
+TREE_FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 CHECKSUMS = "checksums.json"
+ARRAY_PREFIX, ARRAY_SUFFIX = "arrays/", ".npy"
 ESTIMATOR_PATH = "sklearn_soilspec.neural.SpectralCNNRegressor"
 _SKLEARN_STEPS = {
     "sklearn.preprocessing.StandardScaler",
@@ -176,46 +190,47 @@ def _restore_output(obj, config, where):
 
 
 
+def _parse_json(raw, what, path):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: {what} is not valid JSON ({exc}).") from None
+
+
 def read_archive(path, weights=True):
+    """``(metadata, arrays)`` of a model file, every checksum verified.
+
+    ``arrays`` is the ``{name: tensor}`` dict of ``weights.pt`` (versions 1
+    and 2) or the ``{name: ndarray}`` of the ``.npy`` files (version 3);
+    None when ``weights=False``.
+    """
     path = os.fspath(path)
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
-            missing = {"metadata.json", "weights.pt"} - names
-            if missing:
-                raise ValueError(f"{path}: not a model file, it lacks {sorted(missing)}.")
+            if "metadata.json" not in names:
+                raise ValueError(f"{path}: not a model file, it lacks ['metadata.json'].")
             raw_meta = zf.read("metadata.json")
-            raw_weights = zf.read("weights.pt") if weights else None
+            meta = _parse_json(raw_meta, "metadata.json", path)
+            later = isinstance(meta, dict) and type(meta.get("format_version")) is int and (
+                meta["format_version"] >= TREE_FORMAT_VERSION)
+            if not later and "weights.pt" not in names:
+                raise ValueError(f"{path}: not a model file, it lacks ['weights.pt'].")
+            version = _check_format(meta, path)
             raw_sums = zf.read(CHECKSUMS) if CHECKSUMS in names else None
+            if version >= TREE_FORMAT_VERSION:
+                sums = _checked_sums(raw_sums, raw_meta, path)
+                return meta, _read_npy(zf, names, sums, path) if weights else None
+            raw_weights = zf.read("weights.pt") if weights else None
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
         raise ValueError(
             f"{path}: not a readable sklearn-soilspec model file (a zip archive with "
             f"metadata.json and weights.pt): {exc}. It may be truncated or not a model file."
         ) from None
-    try:
-        meta = json.loads(raw_meta.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: metadata.json is not valid JSON ({exc}).") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path}: metadata.json does not describe a {FORMAT_NAME} file.")
-    version = meta.get("format_version")
-    if version not in READABLE_VERSIONS:
-        raise ValueError(
-            f"{path}: written in model file format version {version!r}; this version of "
-            f"sklearn-soilspec reads versions {list(READABLE_VERSIONS)}: upgrade the package."
-        )
     if version >= 2:
         # Since version 2 the metadata is checksummed too: an edited target
         # scaling or wavelength grid would otherwise predict garbage quietly.
-        try:
-            sums = json.loads(raw_sums.decode("utf-8")) if raw_sums is not None else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            sums = None
-        if not isinstance(sums, dict) or sums.get("metadata.json") != _sha256(raw_meta):
-            raise ValueError(
-                f"{path}: metadata.json does not match the checksum in {CHECKSUMS}; the file "
-                "was modified or damaged."
-            )
+        _checked_sums(raw_sums, raw_meta, path)
     if raw_weights is None:
         return meta, None
     if _sha256(raw_weights) != meta.get("weights_sha256"):
@@ -236,6 +251,60 @@ def read_archive(path, weights=True):
         raise ValueError(f"{path}: weights.pt must hold a flat dict of named tensors.")
     return meta, tensors
 
+
+def _check_format(meta, path):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"{path}: metadata.json does not describe a {FORMAT_NAME} file.")
+    version = meta.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(
+            f"{path}: written in model file format version {version!r}; this version of "
+            f"sklearn-soilspec reads versions {list(READABLE_VERSIONS)}: upgrade the package."
+        )
+    return version
+
+
+def _checked_sums(raw_sums, raw_meta, path):
+    sums = None
+    if raw_sums is not None:
+        try:
+            sums = json.loads(raw_sums.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            sums = None
+    if not isinstance(sums, dict) or sums.get("metadata.json") != _sha256(raw_meta):
+        raise ValueError(
+            f"{path}: metadata.json does not match the checksum in {CHECKSUMS}; the file "
+            "was modified or damaged."
+        )
+    return sums
+
+
+def _read_npy(zf, names, sums, path):
+    """The ``.npy`` arrays of a version 3 file, each checked against ``sums``."""
+    listed = set(sums) | {CHECKSUMS}
+    if names - listed or set(sums) - names:
+        odd = sorted((names - listed) | (set(sums) - names))
+        raise ValueError(
+            f"{path}: the archive's files do not match {CHECKSUMS} ({odd[:5]}); the file was "
+            "modified or damaged.")
+    arrays = {}
+    for name in sorted(names - {"metadata.json", CHECKSUMS}):
+        if not (name.startswith(ARRAY_PREFIX) and name.endswith(ARRAY_SUFFIX)):
+            raise ValueError(f"{path}: unexpected file {name!r} in a model file.")
+        raw = zf.read(name)
+        if _sha256(raw) != sums[name]:
+            raise ValueError(
+                f"{path}: {name} does not match the checksum in {CHECKSUMS}; the file was "
+                "modified or damaged.")
+        try:
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{path}: {name} is not a plain numeric array ({exc}).") from None
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biufcU":
+            raise ValueError(f"{path}: {name} holds an array of dtype {arr.dtype}, which model "
+                             "files do not store.")
+        arrays[name[len(ARRAY_PREFIX):-len(ARRAY_SUFFIX)]] = arr
+    return arrays
 
 
 def _restore(entry, tensors, where):
@@ -277,6 +346,26 @@ def write_archive(path, meta, tensors):
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("metadata.json", raw_meta)
             zf.writestr("weights.pt", weights)
+            zf.writestr(CHECKSUMS, json.dumps(sums))
+    return path
+
+
+def write_tree_archive(path, meta, arrays):
+    """Write a version 3 file: ``meta`` as metadata.json, each array as a ``.npy`` file."""
+    path = os.fspath(path)
+    files = {}
+    for key, arr in arrays.items():
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+        files[f"{ARRAY_PREFIX}{key}{ARRAY_SUFFIX}"] = buf.getvalue()
+    meta = dict(meta, format=FORMAT_NAME, format_version=TREE_FORMAT_VERSION)
+    raw_meta = json.dumps(meta, indent=1).encode("utf-8")
+    sums = {"metadata.json": _sha256(raw_meta), **{k: _sha256(v) for k, v in files.items()}}
+    with atomic_write(path, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("metadata.json", raw_meta)
+            for name, raw in files.items():
+                zf.writestr(name, raw)
             zf.writestr(CHECKSUMS, json.dumps(sums))
     return path
 
@@ -385,4 +474,9 @@ def read_source(path):
     (['target_0'], (16,))
     """
     meta, tensors = read_archive(path)
+    if meta.get("format_version", 0) >= TREE_FORMAT_VERSION:
+        raise ValueError(
+            f"{os.fspath(path)} holds a {meta.get('class', 'model')}, not a network to warm "
+            "start from: load it with load_model, and warm start from its source (for a "
+            "LocalisedRegressor, its source_), or pass the source's own model file.")
     return source_from_archive(meta, tensors, os.fspath(path))

@@ -1,42 +1,17 @@
-"""save_model / load_model: a fitted network or Pipeline to a shareable file and back."""
+"""save_model / load_model: a fitted model to a shareable file and back, without pickle."""
 
 import os
 
-import numpy as np
-from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .._version import __version__
-from ._archive import (
-    ESTIMATOR_PATH,
-    Encoder,
-    _class_path,
-    _decode,
-    estimator_entry,
-    fitted_state,
-    output_config,
-    read_archive,
-    source_from_archive,
-    write_archive,
-)
+from ._archive import read_archive, write_archive, write_tree_archive
+from ._network import is_network_model, network_from_metadata, network_metadata
+from ._tree import decode_tree, encode_tree
 
 __all__ = ["load_model", "save_model"]
 
-# Parameters holding live objects of this process (the fitted source model,
-# the accelerator with its distributed state): never stored, so a loaded
-# model gets their defaults.
-_RUNTIME_PARAMS = ("warm_start_from", "accelerator")
 _UNITS = ("nm", "cm-1")
 _MEASUREMENTS = ("absorbance", "reflectance")
-
-
-def _network_class():
-    # Deferred: the estimator imports this package's lower modules (the
-    # source value, the fine-tuning mechanics, the archive); model files sit
-    # above it.
-    from ..neural import SpectralCNNRegressor
-
-    return SpectralCNNRegressor
 
 
 def save_model(model, path, *, unit=None, measurement=None, target_units=None, description=""):
@@ -82,70 +57,19 @@ def save_model(model, path, *, unit=None, measurement=None, target_units=None, d
         raise ValueError(f"unit must be one of {_UNITS} or None, got {unit!r}.")
     if measurement not in (None,) + _MEASUREMENTS:
         raise ValueError(f"measurement must be one of {_MEASUREMENTS} or None, got {measurement!r}.")
-    steps = model.steps if isinstance(model, Pipeline) else [("model", model)]
-    final = steps[-1][1]
-    if not isinstance(final, _network_class()):
-        raise TypeError(
-            f"save_model needs a SpectralCNNRegressor or a Pipeline ending in one, got "
-            f"{type(final).__name__}."
-        )
-    check_is_fitted(final, "net_")
-    enc = Encoder()
-    step_meta = []
-    for i, (name, step) in enumerate(steps[:-1]):
-        step_meta.append({
-            "name": name,
-            "class": _class_path(step),
-            "params": enc(step.get_params(deep=False), f"steps.{i}.params"),
-            "fitted": enc(fitted_state(step), f"steps.{i}"),
-            "output": output_config(step),
-        })
-    params = final.get_params(deep=False)
-    if hasattr(params.get("augment"), "get_params"):
-        # A SpectralAugmenter is stored as its settings, which it is.
-        params["augment"] = params["augment"].get_params()
-    runtime = {k: params.pop(k, None) for k in _RUNTIME_PARAMS}
-    origin = runtime["warm_start_from"]
-    source = final.export_source()
-    state = {k: getattr(final, k) for k in final._FITTED_STATE if hasattr(final, k)}
-    module_state = {f"module.{k}": v for k, v in source.state_dict.items()}
-    history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in final.history_]
-    wavelengths = final.wavelengths_
-    first = steps[0][1]
-    if isinstance(model, Pipeline) and getattr(first, "feature_names_in_", None) is not None:
-        from ..preprocessing import resolve_wavelengths
-
-        wavelengths = resolve_wavelengths(feature_names=first.feature_names_in_, required=False)
-    meta = {
-        "package_version": __version__,
-        "kind": "pipeline" if isinstance(model, Pipeline) else "estimator",
-        "architecture": source.architecture,
-        "module_params": source.module_config,
-        "input_shape": list(source.input_shape),
-        "wavelengths": None if wavelengths is None else np.asarray(wavelengths).tolist(),
-        "unit": unit,
-        "measurement": measurement,
-        "standardize": source.standardize,
-        "targets": {
-            "names": list(source.target_names),
-            "units": dict(target_units or {}),
-            "mean": source.y_mean.tolist(),
-            "scale": source.y_scale.tolist(),
-        },
-        "training": {"summary": final.training_summary_, "history": enc(history, "history"),
-                     "warm_started_from": None if origin is None else (
-                         os.fspath(origin) if isinstance(origin, (str, os.PathLike))
-                         else type(origin).__name__)},
-        "description": description,
-        "steps": step_meta,
-        "estimator": {
-            "name": steps[-1][0],
-            "class": ESTIMATOR_PATH,
-            "params": enc(params, "estimator.params"),
-            "fitted": enc(state, "estimator"),
-        },
-    }
-    return write_archive(os.fspath(path), meta, {**enc.tensors, **module_state})
+    path = os.fspath(path)
+    if is_network_model(model):
+        meta, tensors = network_metadata(model, unit=unit, measurement=measurement,
+                                         target_units=target_units, description=description)
+        return write_archive(path, meta, tensors)
+    check_is_fitted(model)
+    meta, arrays = encode_tree(model)
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    names = getattr(final, "target_names_", None)
+    meta.update(unit=unit, measurement=measurement, description=description,
+                targets={"names": None if names is None else [str(n) for n in names],
+                         "units": dict(target_units or {})})
+    return write_tree_archive(path, meta, arrays)
 
 
 def load_model(path, device="cpu"):
@@ -196,17 +120,8 @@ def load_model(path, device="cpu"):
     >>> read_metadata(path)["unit"], read_metadata(path)["measurement"]
     ('nm', 'absorbance')
     """
-    meta, tensors = read_archive(path)
+    meta, arrays = read_archive(path)
     where = os.fspath(path)
-    source = source_from_archive(meta, tensors, where)
-    entry = estimator_entry(meta, where)
-    try:
-        params = _decode(entry.get("params", {}), tensors, where)
-        fitted = _decode(entry.get("fitted", {}), tensors, where)
-        history = _decode(meta["training"]["history"], tensors, where)
-        est = _network_class()._from_saved(params, fitted, source, history, device)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{where}: incomplete or inconsistent metadata ({exc!r}).") from None
-    if meta.get("kind") == "pipeline":
-        return Pipeline(source.preprocessing + [(entry["name"], est)])
-    return est
+    if meta.get("kind") == "tree":
+        return decode_tree(meta, arrays, where, device)
+    return network_from_metadata(meta, arrays, where, device)
