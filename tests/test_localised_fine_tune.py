@@ -113,11 +113,15 @@ def test_member_with_a_gappy_property(setting):
 
 def test_defaults_choose_among_checkpoints_without_early_stopping(setting):
     _, _, source, _ = setting
-    params = fine_tune_params(source[-1], 500, None)
+    params = fine_tune_params(source[-1], 30, None)
     assert params["checkpoints"] == FINE_TUNE_CHECKPOINTS and 0 in FINE_TUNE_CHECKPOINTS
     assert params["validation_fraction"] is None and params["patience"] is None
     assert params["max_epochs"] == max(FINE_TUNE_CHECKPOINTS)
     assert params["lr"] < source[-1].lr  # never faster than the source learnt
+    # Hundreds of rows: about the same number of gradient steps, not ten times as many.
+    big = fine_tune_params(source[-1], 1000, None)
+    assert big["max_epochs"] < params["max_epochs"] and big["checkpoints"][0] == 0
+    assert big["max_epochs"] * -(-1000 // big["batch_size"]) <= 200
     with pytest.raises(ValueError, match="random_state"):
         fine_tune_params(source[-1], 30, {"random_state": 1})
 
