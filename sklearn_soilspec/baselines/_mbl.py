@@ -3,85 +3,136 @@
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.decomposition import PCA
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._local_pls import batched_pls1, wapls_weights
 from .._targets import MissingTargetsMixin, check_targets
+from ._dissimilarity import Dissimilarity
+from ._neighbourhoods import LocalSettings, neighbourhood_predictions
 from ._validation import check_finite_predictions, check_magnitude, local_rows
 
 __all__ = ["MemoryBasedRegressor"]
 
-# Queries per batched PLS: 256 x 100 neighbours x 200 wavelengths is 40 MB of
-# float64, bounded memory whatever the number of queries, yet large enough
-# that the Python loop over components costs nothing.
-_CHUNK = 256
-# Library rows used to choose among several neighbourhood sizes when no local
-# rows are marked.
+# Library rows used to choose among several candidates (selection="library")
+# when no local rows are marked.
 _N_VALIDATION = 200
 
 
 class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     """Memory-based learning: local PLS on the nearest spectra of a library.
 
-    ``fit`` stores the library (and its PCA). For every spectrum to predict,
-    ``predict`` finds its ``n_neighbors`` most similar library spectra and fits
-    a PLS on them alone, as the R package resemble's ``mbl`` and the LOCAL
-    algorithm (Shenk et al., 1997) do. All neighbourhoods are searched in one
-    batch (:class:`~sklearn.neighbors.NearestNeighbors`) and the local PLS
-    models of a batch of queries are fitted together with vectorised NIPALS.
+    ``fit`` stores the library (and its dissimilarity space). For every
+    spectrum to predict, ``predict`` finds its most similar library spectra
+    and fits a PLS or weighted-average PLS on them alone, as the R package
+    resemble's ``mbl`` and the LOCAL algorithm (Shenk et al., 1997) do. The
+    local models of a batch of queries are fitted together with vectorised
+    NIPALS. Every option of resemble's ``mbl`` for these parts has its
+    counterpart here (see Notes).
 
     Parameters
     ----------
     n_neighbors : int or array-like of int, default=100
-        Neighbourhood size. Several values: the one with the lowest RMSE in a
-        nearest-neighbour validation at fit time is used (each validation row
-        is predicted from the rest of the library; the local rows when marked,
-        otherwise up to 200 random library rows).
-    space : {"pca", "spectra"}, default="pca"
-        Where similarity is measured: principal component scores of the
-        library, or the spectra themselves.
-    n_pca_components : int or float, default=0.99
-        Principal components kept for ``space="pca"``; a float in (0, 1) is
-        the fraction of spectral variance to keep, as in
-        :class:`~sklearn.decomposition.PCA`.
-    metric : {"mahalanobis", "euclidean", "correlation"}, default="mahalanobis"
-        Dissimilarity. Mahalanobis (``space="pca"`` only) is the Euclidean
-        distance between whitened scores; correlation dissimilarity is the
-        Euclidean distance between row-standardised vectors divided by the
-        square root of their length, ``sqrt(2 (1 - r))``, which orders
-        neighbours exactly as ``1 - r``.
+        Neighbourhood size (resemble's ``neighbors_k``). Several values: one is
+        chosen (see ``selection``).
+    diss_threshold : float or array-like of float, default=None
+        Neighbourhoods by dissimilarity instead (resemble's
+        ``neighbors_diss``): the library rows less dissimilar than the
+        threshold, at least ``k_min`` and at most ``k_max`` of them. Several
+        values: one is chosen (see ``selection``). ``n_neighbors`` is then
+        not used.
+    k_min : int, default=4
+        Smallest threshold neighbourhood.
+    k_max : int, default=None
+        Largest threshold neighbourhood (None: the whole library).
+    space : {"pca", "pls", "spectra"}, default="pca"
+        Where dissimilarity is measured: principal component scores of the
+        library, PLS scores of the library on the property (one space per
+        property), or the spectra themselves.
+    n_pca_components : int, float, "opc" or "var", default=0.99
+        Components of the ``"pca"``/``"pls"`` space: a number; a float in
+        (0, 1), the fraction of spectral variance to keep; ``"opc"``,
+        resemble's ``ncomp_by_opc`` (the number of components for which the
+        nearest library neighbour of every library row has the most similar
+        property, chosen per property); ``"var"``, resemble's
+        ``ncomp_by_var`` (the components explaining at least 1 % of the
+        variance each).
+    max_components : int, default=40
+        Most components tried by ``"opc"`` and ``"var"``.
+    metric : {"mahalanobis", "euclidean", "correlation", "cosine"}, \
+            default="mahalanobis"
+        Dissimilarity, in resemble's units (these matter for
+        ``diss_threshold``): Mahalanobis (``space="pca"`` or ``"pls"``), the
+        Euclidean distance between standardised scores divided by the square
+        root of their number; Euclidean, the same on unstandardised values;
+        correlation, ``(1 - r) / 2``; cosine, the angle between the vectors.
+    window : int, default=None
+        Moving-window correlation (resemble's ``diss_correlation(ws=)``): the
+        mean correlation over all windows of this many (an odd number, at
+        least 3) variables.
+    diss_center, diss_scale : bool, default=False
+        Centre and scale every variable by its library mean and standard
+        deviation before the dissimilarity (resemble's ``center``/``scale``
+        of ``diss_*``; a PCA or PLS always centres).
+    diss_usage : {"none", "weights", "predictors"}, default="none"
+        How the dissimilarities enter the local model (resemble's
+        ``diss_usage``): not at all; as tricube weights of the neighbours; or
+        as extra predictors, the neighbours' dissimilarities to one another
+        beside their spectra and the query's to them beside its spectrum.
     local_model : {"wapls", "pls"}, default="wapls"
         ``"wapls"``: weighted average of the PLS models with ``min`` to
-        ``max`` components (resemble's ``local_fit_wapls``, weights
-        ``1 / (s_j g_j)`` with ``s_j`` the RMS spectral residual of the query
-        and ``g_j`` the RMS regression coefficient of the ``j``-component
-        model). ``"pls"``: one PLS with a fixed number of components.
+        ``max`` components (resemble's ``fit_wapls``; weights
+        ``1 / (s_j g_j)``, ``s_j`` the RMS spectral residual of the query and
+        ``g_j`` the RMS regression coefficient of the ``j``-component model).
+        ``"pls"``: one PLS with a fixed number of components (``fit_pls``).
     pls_components : int or (int, int), default=(3, 15)
         ``(min, max)`` components of the weighted average, or the fixed number
         (an int works for both models). Clipped to the neighbourhood's rank.
+    pls_algorithm : {"pls", "mpls"}, default="pls"
+        NIPALS weights from covariances (``"pls"``) or correlations
+        (``"mpls"``, modified PLS, resemble's default in ``fit_*``).
+    local_scale : bool, default=False
+        Scale the predictors of every neighbourhood by their standard
+        deviation there (resemble's ``scale`` of ``fit_*``).
+    clip_predictions : bool, default=False
+        Bound every prediction by the range of its neighbours' property
+        values (resemble's ``range_prediction_limits``, on there by default).
+    selection : {"library", "nnv"}, default="library"
+        How one of several candidates (``n_neighbors`` or ``diss_threshold``)
+        is chosen. ``"library"``: at fit, the lowest RMSE when library rows
+        are predicted from the rest of the library (the local rows when
+        marked, otherwise up to 200 random rows). ``"nnv"``: at every
+        ``predict`` call, resemble's nearest-neighbour validation on the
+        queries themselves: each query's nearest neighbour is left out of its
+        neighbourhood and predicted by the others; the candidate with the
+        lowest RMSE over the queries gives the predictions. It needs no
+        property of the queries, but the predictions of a query then depend
+        on the other queries of the call (see :meth:`validate`).
     spike : bool, default=False
         Add every local row (see ``fit``) to every neighbourhood, on top of the
-        ``n_neighbors`` nearest other rows (resemble's ``spike``).
+        nearest other rows (resemble's ``spike``).
     local_domain : object or list, default=None
         The group(s) in ``fit``'s ``groups`` that are local.
     n_jobs : int, default=None
         Threads for the neighbour search and the local models.
     random_state : int, RandomState instance or None, default=None
-        Choice of validation rows when several ``n_neighbors`` are tried.
+        Choice of validation rows with ``selection="library"``.
 
     Attributes
     ----------
     n_neighbors_ : ndarray of shape (n_targets,)
-        Neighbourhood size used for each target.
+        Neighbourhood size used for each target (``n_neighbors`` candidates,
+        ``selection="library"``).
+    diss_threshold_ : ndarray of shape (n_targets,)
+        Threshold used for each target (``diss_threshold``,
+        ``selection="library"``).
     validation_rmse_ : ndarray of shape (n_targets, n_candidates)
-        Nearest-neighbour validation RMSE of each candidate size (only when
-        several are given).
+        Library validation RMSE of each candidate (``selection="library"``,
+        several candidates).
+    n_components_ : ndarray of shape (n_targets,)
+        Components of the dissimilarity space of each target (None for
+        ``space="spectra"``).
     pca_ : PCA or None
         The library's PCA (``space="pca"``).
     library_X_ : ndarray of shape (n_samples, n_wavelengths)
@@ -99,6 +150,18 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
 
     Notes
     -----
+    resemble's vignette case (LOCAL on NIRsoil carbon) is
+    ``MemoryBasedRegressor([80, 120, 160], space="spectra",
+    metric="correlation", pls_components=(3, 25), pls_algorithm="mpls",
+    local_scale=True, clip_predictions=True, selection="nnv")``; it
+    reproduces the vignette's validation table and test RMSE to the printed
+    digits (``benchmarks/bench_mbl.py --nirsoil``).
+
+    Differences from resemble: its PCA, and the centring and scaling of
+    ``diss_*``, use the library and the queries together, here the library
+    alone; its local cross-validation (``validation_type = "local_cv"``) and
+    Gaussian-process local models are not offered.
+
     Targets with NaN are handled one at a time: neighbours are searched among
     the rows where that property was measured.
 
@@ -125,6 +188,12 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     >>> mbl = MemoryBasedRegressor(n_neighbors=50, pls_components=(2, 5))
     >>> mbl.fit(X, y).predict(X[:3]).shape
     (3,)
+    >>> local = MemoryBasedRegressor(
+    ...     [40, 80], space="spectra", metric="correlation", pls_components=(2, 5),
+    ...     pls_algorithm="mpls", local_scale=True, clip_predictions=True,
+    ...     selection="nnv").fit(X, y)
+    >>> local.validate(X[:20])["candidates"]
+    array([40, 80])
     """
 
     # The domain labels mark the local rows (with ``local_domain``): request
@@ -134,14 +203,27 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
 
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 2, None, closed="left"), "array-like"],
-        "space": [StrOptions({"pca", "spectra"})],
+        "diss_threshold": [Interval(Real, 0, None, closed="neither"), "array-like", None],
+        "k_min": [Interval(Integral, 2, None, closed="left")],
+        "k_max": [Interval(Integral, 2, None, closed="left"), None],
+        "space": [StrOptions({"pca", "pls", "spectra"})],
         "n_pca_components": [
             Interval(Integral, 1, None, closed="left"),
             Interval(Real, 0, 1, closed="neither"),
+            StrOptions({"opc", "var"}),
         ],
-        "metric": [StrOptions({"mahalanobis", "euclidean", "correlation"})],
+        "max_components": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"mahalanobis", "euclidean", "correlation", "cosine"})],
+        "window": [Interval(Integral, 3, None, closed="left"), None],
+        "diss_center": ["boolean"],
+        "diss_scale": ["boolean"],
+        "diss_usage": [StrOptions({"none", "weights", "predictors"})],
         "local_model": [StrOptions({"wapls", "pls"})],
         "pls_components": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "pls_algorithm": [StrOptions({"pls", "mpls"})],
+        "local_scale": ["boolean"],
+        "clip_predictions": ["boolean"],
+        "selection": [StrOptions({"library", "nnv"})],
         "spike": ["boolean"],
         "local_domain": "no_validation",
         "n_jobs": [Integral, None],
@@ -152,22 +234,46 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self,
         n_neighbors=100,
         *,
+        diss_threshold=None,
+        k_min=4,
+        k_max=None,
         space="pca",
         n_pca_components=0.99,
+        max_components=40,
         metric="mahalanobis",
+        window=None,
+        diss_center=False,
+        diss_scale=False,
+        diss_usage="none",
         local_model="wapls",
         pls_components=(3, 15),
+        pls_algorithm="pls",
+        local_scale=False,
+        clip_predictions=False,
+        selection="library",
         spike=False,
         local_domain=None,
         n_jobs=None,
         random_state=None,
     ):
         self.n_neighbors = n_neighbors
+        self.diss_threshold = diss_threshold
+        self.k_min = k_min
+        self.k_max = k_max
         self.space = space
         self.n_pca_components = n_pca_components
+        self.max_components = max_components
         self.metric = metric
+        self.window = window
+        self.diss_center = diss_center
+        self.diss_scale = diss_scale
+        self.diss_usage = diss_usage
         self.local_model = local_model
         self.pls_components = pls_components
+        self.pls_algorithm = pls_algorithm
+        self.local_scale = local_scale
+        self.clip_predictions = clip_predictions
+        self.selection = selection
         self.spike = spike
         self.local_domain = local_domain
         self.n_jobs = n_jobs
@@ -176,7 +282,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, groups=None, is_local=None):
-        """Store the library and build the neighbour search.
+        """Store the library and fit its dissimilarity space.
 
         Parameters
         ----------
@@ -203,7 +309,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 "than another and no local model has anything to regress on. Check that "
                 "the spectra were read correctly (one per sample)."
             )
-        self._check_options()
+        self._check_options(X)
         local = local_rows(X.shape[0], groups, is_local, self.local_domain)
         if self.spike and local is None:
             raise ValueError(
@@ -214,57 +320,85 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self.library_X_, self.library_y_ = X, Y
         self._single_output = single
 
-        self.pca_ = None
-        if self.space == "pca":
-            n_comp = self.n_pca_components
-            if isinstance(n_comp, Integral):
-                n_comp = min(n_comp, *X.shape)
-            self.pca_ = PCA(
-                n_components=n_comp,
-                whiten=self.metric == "mahalanobis",
-                svd_solver="full" if isinstance(n_comp, float) else "auto",
-                random_state=self.random_state,
-            ).fit(X)
-        Z = self._embed(X)
-
-        # One neighbour index per distinct set of searchable rows: all targets
-        # share it unless some are missing on some rows.
-        self._indexes, self._target_index = {}, []
+        # One search space per distinct set of searchable rows (all targets
+        # share it unless some are missing on some rows), and per target when
+        # the space depends on the property (PLS scores, "opc" components).
+        needs_y = self.space == "pls" or (
+            self.space == "pca" and self.n_pca_components == "opc")
+        shared = None if needs_y else self._dissimilarity().fit(X)
+        self.pca_ = None if shared is None else getattr(shared, "pca_", None)
+        self._searches, self._target_search, self._spiked = {}, [], []
+        n_components = []
         for j in range(Y.shape[1]):
-            searchable = ~np.isnan(Y[:, j])
-            if self.spike:
-                searchable &= ~self.is_local_
-            key = searchable.tobytes()
-            if key not in self._indexes:
+            measured = ~np.isnan(Y[:, j])
+            searchable = measured & ~self.is_local_ if self.spike else measured
+            key = (searchable.tobytes(), j if needs_y else None)
+            if key not in self._searches:
                 rows = np.flatnonzero(searchable)
                 if rows.size < 2:
                     raise ValueError(
                         f"Target {j} is measured on {rows.size} non-spiked library row(s); "
                         "a neighbourhood needs at least 2."
                     )
-                nn = NearestNeighbors(n_jobs=self.n_jobs).fit(Z[rows])
-                self._indexes[key] = (rows, nn)
-            self._target_index.append(key)
+                diss = shared
+                if diss is None:
+                    diss = self._dissimilarity().fit(X[measured], Y[measured, j])
+                self._searches[key] = (rows, diss.embed(X[rows]), diss)
+            self._target_search.append(key)
+            diss = self._searches[key][2]
+            n_components.append(diss.n_components_)
+            spiked = np.flatnonzero(self.is_local_ & measured) if self.spike else np.array([], int)
+            self._spiked.append((spiked, diss.embed(X[spiked])) if spiked.size else None)
+        self.n_components_ = np.array(n_components, dtype=object)
+        if needs_y and self.space == "pca":
+            self.pca_ = self._searches[self._target_search[0]][2].pca_
 
-        candidates = np.atleast_1d(np.asarray(self.n_neighbors))
-        if candidates.ndim != 1 or candidates.size == 0 or not np.issubdtype(
-            candidates.dtype, np.integer
-        ) or (candidates < 2).any():
-            raise ValueError(
-                f"n_neighbors must be an int >= 2 or a list of them, got {self.n_neighbors!r}."
-            )
-        if candidates.size == 1:
-            self.n_neighbors_ = np.full(Y.shape[1], int(candidates[0]))
+        candidates = self._candidates_array()
+        self.validation_rmse_ = None
+        if candidates.size == 1 or self.selection == "nnv":
+            chosen = np.full(Y.shape[1], candidates[0] if candidates.size == 1 else np.nan)
         else:
-            self._choose_n_neighbors(X, Z, Y, np.sort(np.unique(candidates)))
+            chosen = self._choose(X, Y, candidates)
+        if self._by_threshold:
+            self.diss_threshold_ = chosen.astype(float)
+        else:
+            self.n_neighbors_ = chosen if np.isnan(chosen).any() else chosen.astype(int)
         return self
 
-    def _check_options(self):
-        if self.metric == "mahalanobis" and self.space != "pca":
+    def _dissimilarity(self):
+        return Dissimilarity(
+            space=self.space, metric=self.metric, n_components=self.n_pca_components,
+            max_components=self.max_components, center=self.diss_center,
+            scale=self.diss_scale, window=self.window,
+        )
+
+    def _check_options(self, X):
+        if self.metric == "mahalanobis" and self.space == "spectra":
             raise ValueError(
-                "metric='mahalanobis' needs space='pca': the covariance of all "
+                "metric='mahalanobis' needs space='pca' or 'pls': the covariance of all "
                 "wavelengths estimated from the library is singular."
             )
+        if self.window is not None:
+            if self.metric != "correlation" or self.space != "spectra":
+                raise ValueError(
+                    "window= is the moving-window correlation of spectra: it needs "
+                    f"metric='correlation' and space='spectra', got metric={self.metric!r}, "
+                    f"space={self.space!r}."
+                )
+            if self.window % 2 == 0 or self.window >= X.shape[1]:
+                raise ValueError(
+                    f"window must be an odd number of wavelengths below {X.shape[1]}, "
+                    f"got {self.window}."
+                )
+        if self.space == "pls" and not (
+            self.n_pca_components == "opc" or isinstance(self.n_pca_components, Integral)
+        ):
+            raise ValueError(
+                "space='pls' takes its components as an int or n_pca_components='opc', "
+                f"got {self.n_pca_components!r}."
+            )
+        if self.k_max is not None and self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) must not be below k_min ({self.k_min}).")
         comps = self.pls_components
         if isinstance(comps, Integral):
             comps = (comps, comps)
@@ -283,42 +417,70 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 f"pls_components as an int, got {self.pls_components!r}."
             )
         self._components = (int(comps[0]), int(comps[1]))
+        self._by_threshold = self.diss_threshold is not None
 
-    def _embed(self, X):
-        Z = X if self.pca_ is None else self.pca_.transform(X)
-        if self.metric == "correlation":
-            Z = Z - Z.mean(axis=1, keepdims=True)
-            sd = Z.std(axis=1, keepdims=True)
-            Z = Z / np.where(sd > 0, sd, 1.0) / np.sqrt(Z.shape[1])
-        return Z
+    def _candidates_array(self):
+        if self._by_threshold:
+            cand = np.atleast_1d(np.asarray(self.diss_threshold, dtype=float))
+            if cand.ndim != 1 or cand.size == 0 or not np.all(cand > 0):
+                raise ValueError(
+                    "diss_threshold must be a positive number or a list of them, got "
+                    f"{self.diss_threshold!r}."
+                )
+            return np.sort(np.unique(cand))
+        cand = np.atleast_1d(np.asarray(self.n_neighbors))
+        if cand.ndim != 1 or cand.size == 0 or not np.issubdtype(
+            cand.dtype, np.integer
+        ) or (cand < 2).any():
+            raise ValueError(
+                f"n_neighbors must be an int >= 2 or a list of them, got {self.n_neighbors!r}."
+            )
+        return np.sort(np.unique(cand))
 
-    def _choose_n_neighbors(self, X, Z, Y, candidates):
+    def _settings(self):
+        return LocalSettings(
+            model=self.local_model, components=self._components,
+            modified=self.pls_algorithm == "mpls", scale=self.local_scale,
+            clip=self.clip_predictions, diss_usage=self.diss_usage,
+        )
+
+    def _k_bounds(self, j):
+        n_rows = self._searches[self._target_search[j]][0].size
+        k_max = n_rows if self.k_max is None else min(self.k_max, n_rows)
+        return min(self.k_min, k_max), k_max
+
+    def _run(self, X, j, candidates, exclude=None, nnv=False):
+        key = self._target_search[j]
+        search = self._searches[key]
+        Zq = search[2].embed(X)
+        return neighbourhood_predictions(
+            X, Zq, search, self.library_X_, self.library_y_[:, j], candidates,
+            self._by_threshold, self._k_bounds(j), self._settings(),
+            spiked=self._spiked[j], exclude=exclude, nnv=nnv, n_jobs=self.n_jobs,
+        )
+
+    def _choose(self, X, Y, candidates):
         rng = check_random_state(self.random_state)
-        if self.is_local_.any():
-            pool = np.flatnonzero(self.is_local_)
-        else:
-            pool = np.arange(X.shape[0])
+        pool = np.flatnonzero(self.is_local_) if self.is_local_.any() else np.arange(X.shape[0])
         self.validation_rmse_ = np.full((Y.shape[1], candidates.size), np.nan)
-        self.n_neighbors_ = np.zeros(Y.shape[1], int)
+        chosen = np.zeros(Y.shape[1])
         for j in range(Y.shape[1]):
             rows = pool[~np.isnan(Y[pool, j])]
             if rows.size > _N_VALIDATION:
                 rows = np.sort(rng.choice(rows, _N_VALIDATION, replace=False))
             if rows.size == 0:
-                self.n_neighbors_[j] = candidates[-1]
+                chosen[j] = candidates[-1]
                 continue
-            # Each validation row is predicted without itself: ask for one
-            # neighbour more and drop it.
-            preds = self._predict_target(
-                X[rows], Z[rows], j, candidates, exclude=rows
-            )
+            # Each validation row is predicted without itself.
+            preds = self._run(X[rows], j, candidates, exclude=rows)[0]
             err = preds - Y[rows, j][:, None]
             self.validation_rmse_[j] = np.sqrt(np.mean(err**2, axis=0))
-            self.n_neighbors_[j] = candidates[int(np.argmin(self.validation_rmse_[j]))]
+            chosen[j] = candidates[int(np.argmin(self.validation_rmse_[j]))]
+        return chosen
 
     # -------------------------------------------------------------- predict
     def predict(self, X):
-        """Predict each spectrum from a PLS on its nearest library spectra.
+        """Predict each spectrum from a local model on its nearest library spectra.
 
         Parameters
         ----------
@@ -328,75 +490,90 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        check_magnitude(X, type(self).__name__)
-        Z = self._embed(X)
-        out = np.column_stack(
-            [
-                self._predict_target(X, Z, j, [self.n_neighbors_[j]])[:, 0]
-                for j in range(self.library_y_.shape[1])
-            ]
-        )
+        X = self._check_queries(X)
+        columns = []
+        for j in range(self.library_y_.shape[1]):
+            chosen = (self.diss_threshold_ if self._by_threshold else self.n_neighbors_)[j]
+            if np.isnan(chosen):  # selection="nnv" among several candidates
+                table = self._validate_target(X, j)
+                columns.append(table["predictions"][:, table["best"]])
+            else:
+                columns.append(self._run(X, j, [chosen])[0][:, 0])
+        out = np.column_stack(columns)
         check_finite_predictions(out, type(self).__name__)
         return out[:, 0] if self._single_output else out
 
-    def _predict_target(self, X, Z, j, sizes, exclude=None):
-        """Predictions for target ``j`` with each neighbourhood size in ``sizes``.
+    def validate(self, X, y=None):
+        """resemble's validation table: every candidate on the queries ``X``.
 
-        ``exclude[i]`` is a library row left out of query ``i``'s
-        neighbourhood (nearest-neighbour validation).
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_wavelengths)
+            Queries (resemble's ``Xu``).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Their properties, if known (resemble's ``Yu``; NaN where not
+            measured): only used to report the prediction RMSE.
+
+        Returns
+        -------
+        table : dict (a list of dicts, one per target, for several targets)
+            ``candidates``; ``nnv_rmse``, ``nnv_st_rmse`` (RMSE over the range
+            of the nearest neighbours' values) and ``nnv_r2`` of the
+            nearest-neighbour validation; ``p_bounded``, the share of
+            threshold neighbourhoods reset to ``k_min``/``k_max``;
+            ``predictions`` of shape (n_samples, n_candidates); ``best``, the
+            index of the lowest NNv RMSE; with ``y``, ``rmse`` and ``r2`` of
+            the predictions.
         """
-        rows, nn = self._indexes[self._target_index[j]]
-        k_max = min(int(max(sizes)), rows.size - (exclude is not None))
-        n_ask = k_max + (exclude is not None)
-        idx = rows[nn.kneighbors(Z, n_neighbors=n_ask, return_distance=False)]
-        if exclude is not None:
-            idx = _drop_each(idx, exclude, k_max)
-        spiked = np.flatnonzero(self.is_local_ & ~np.isnan(self.library_y_[:, j]))
-        if not self.spike:
-            spiked = spiked[:0]
+        X = self._check_queries(X)
+        Y = None
+        if y is not None:
+            Y, _, _ = check_targets(y, X.shape[0], type(self).__name__)
+            if Y.shape[1] != self.library_y_.shape[1]:
+                raise ValueError(
+                    f"y has {Y.shape[1]} target(s), the library {self.library_y_.shape[1]}."
+                )
+        tables = []
+        for j in range(self.library_y_.shape[1]):
+            table = self._validate_target(X, j)
+            if Y is not None:
+                ok = ~np.isnan(Y[:, j])
+                err = table["predictions"][ok] - Y[ok, j][:, None]
+                table["rmse"] = np.sqrt(np.mean(err**2, axis=0))
+                table["r2"] = np.array([_r2(p, Y[ok, j]) for p in table["predictions"][ok].T])
+            tables.append(table)
+        return tables[0] if self._single_output else tables
 
-        def run(start):
-            stop = min(start + _CHUNK, X.shape[0])
-            block = np.empty((stop - start, len(sizes)))
-            for s, size in enumerate(sizes):
-                nbr = idx[start:stop, : min(int(size), k_max)]
-                if spiked.size:
-                    extra = np.broadcast_to(spiked, (nbr.shape[0], spiked.size))
-                    if exclude is not None:
-                        extra = _drop_each(extra, exclude[start:stop], None)
-                    nbr = np.concatenate([nbr, extra], axis=1)
-                block[:, s] = self._local_fit(nbr, j, X[start:stop])
-            return block
+    def _validate_target(self, X, j):
+        candidates = self._candidates_array()
+        if X.shape[0] < 3:
+            raise ValueError(
+                "Nearest-neighbour validation needs at least 3 queries, got "
+                f"{X.shape[0]}: predict more spectra at once, or use selection='library'."
+            )
+        pred, nn_pred, nn_true, bounded = self._run(X, j, candidates, nnv=True)
+        err = nn_pred - nn_true
+        rmse = np.sqrt(np.mean(err**2, axis=0))
+        spread = np.ptp(nn_true[:, 0])
+        return {
+            "candidates": candidates,
+            "nnv_rmse": rmse,
+            "nnv_st_rmse": rmse / spread if spread > 0 else np.full_like(rmse, np.nan),
+            "nnv_r2": np.array([_r2(p, nn_true[:, 0]) for p in nn_pred.T]),
+            "p_bounded": bounded.mean(axis=0),
+            "predictions": pred,
+            "best": int(np.argmin(rmse)),
+        }
 
-        starts = range(0, X.shape[0], _CHUNK)
-        blocks = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(run)(s) for s in starts)
-        return np.concatenate(blocks, axis=0)
-
-    def _local_fit(self, nbr, j, Xq):
-        k = nbr.shape[1]
-        lo, hi = self._components
-        # A PLS on k centred rows has rank at most k - 1.
-        hi = max(1, min(hi, k - 1, Xq.shape[1]))
-        lo = min(lo, hi)
-        y_hat, x_res, coef_rms = batched_pls1(
-            self.library_X_[nbr], self.library_y_[nbr, j], Xq, hi
-        )
-        if self.local_model == "pls" or lo == hi:
-            return y_hat[:, hi - 1]
-        w = wapls_weights(x_res[:, lo - 1 : hi], coef_rms[:, lo - 1 : hi])
-        return np.einsum("ma,ma->m", w, y_hat[:, lo - 1 : hi])
+    def _check_queries(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        check_magnitude(X, type(self).__name__)
+        return X
 
 
-def _drop_each(idx, exclude, width):
-    """Remove ``exclude[i]`` from row ``i`` of ``idx`` (keeping order).
-
-    Rows that do not contain it lose their last entry instead, so that every
-    row keeps the same width (``width`` or one less than given).
-    """
-    hit = idx == np.asarray(exclude)[:, None]
-    missing = ~hit.any(axis=1)
-    hit[missing, -1] = True
-    kept = idx[~hit].reshape(idx.shape[0], idx.shape[1] - 1)
-    return kept if width is None else kept[:, :width]
+def _r2(a, b):
+    """Squared correlation, as resemble reports it (NaN for a constant)."""
+    if np.std(a) == 0 or np.std(b) == 0:
+        return np.nan
+    return float(np.corrcoef(a, b)[0, 1] ** 2)
