@@ -95,7 +95,12 @@ class RecordingBar(tqdm):
     def __init__(self, *args, **kwargs):
         kwargs.update(disable=False, file=io.StringIO())
         super().__init__(*args, **kwargs)
+        self.steps = []
         RecordingBar.bars.append(self)
+
+    def update(self, n=1):
+        self.steps.append(n)
+        return super().update(n)
 
 
 @pytest.fixture
@@ -113,13 +118,23 @@ def test_progress_bar_total_is_the_number_of_fits(bars, n_jobs, capsys):
     # Per domain: the global model once, local and transfer models per repeat.
     assert bar.total == 3 * (1 + 2 * 2)
     assert bar.n == bar.total
-    postfix = bar.format_dict["postfix"]
-    assert "d2" in postfix
+    # Workers report every fit as it ends, not whole domains at the end.
+    assert bar.steps == [1] * bar.total
+    assert "pls_" in bar.format_dict["postfix"]
     if n_jobs is None:
-        # In one process the bar follows every fit; the lines of the domains
-        # (printed by the workers with n_jobs) go above it.
-        assert "pls_transfer" in postfix
-        assert "[1/3] domain 'd0'" in capsys.readouterr().out
+        assert "domain d2, pls_transfer" in bar.format_dict["postfix"]
+    # The lines of the domains go above the bar, from the workers too.
+    out = capsys.readouterr().out
+    assert all(f"[{i + 1}/3] domain 'd{i}'" in out for i in range(3))
+
+
+def test_progress_relay_is_none_for_a_remote_backend(monkeypatch):
+    # A dask worker may run elsewhere and cannot reach a local manager.
+    monkeypatch.setattr(_progress, "_local_backend", lambda: False)
+    with _progress.FitProgress(3, verbose=1) as progress, progress.relay() as reporter:
+        assert reporter is None
+    with _progress.FitProgress(3, verbose=0) as progress, progress.relay() as reporter:
+        assert reporter is None
 
 
 def test_progress_bar_skips_cached_global_fits(bars):

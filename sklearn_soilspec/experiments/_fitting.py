@@ -40,9 +40,10 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
     fitted_global : dict of str -> estimator, default=None
         Global models already fitted on this domain's global library (the
         experiment's cache): used instead of fitting them again.
-    progress : FitProgress, default=None
-        Told of every fit as it starts and ends (in-process runs only: a
-        worker of ``n_jobs`` reports whole domains to the caller instead).
+    progress : FitProgress or its relay, default=None
+        Told of every fit as it starts and ends: the bar itself in-process,
+        the reporter of :meth:`FitProgress.relay` in a worker of ``n_jobs``
+        (None: a remote worker, whose domain the caller counts whole).
 
     Returns
     -------

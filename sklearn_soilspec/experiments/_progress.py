@@ -1,10 +1,17 @@
 """Progress of an experiment: one bar over all its model fits (tqdm)."""
 
 import sys
+import threading
+from contextlib import contextmanager
 
 from tqdm import tqdm
 
 __all__ = ["FitProgress"]
+
+# joblib backends whose workers run on this machine and can reach a local
+# multiprocessing manager; a remote one (dask) reports whole domains only.
+_LOCAL_BACKENDS = ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend",
+                   "SequentialBackend")
 
 
 class FitProgress:
@@ -82,9 +89,63 @@ class FitProgress:
     def close(self):
         self.bar.close()
 
+    @contextmanager
+    def relay(self):
+        """A reporter for worker processes that forwards their fits to this bar.
+
+        Yields an object with the bar's ``start``, ``done``, ``write`` and
+        ``live`` (picklable: it holds a queue of a multiprocessing manager),
+        or None where nothing is shown or the joblib backend's workers may
+        run on other machines; then the bar advances as each domain comes
+        back (:meth:`domain_done`).
+        """
+        if not self.verbose or not _local_backend():
+            yield None
+            return
+        from multiprocessing import Manager
+
+        with Manager() as manager:
+            queue = manager.Queue()
+            thread = threading.Thread(target=self._drain, args=(queue,), daemon=True)
+            thread.start()
+            try:
+                yield _Reporter(queue, self.live)
+            finally:
+                queue.put(None)
+                thread.join()
+
+    def _drain(self, queue):
+        # One message per call of a worker's reporter, in the order sent.
+        for kind, args in iter(queue.get, None):
+            getattr(self, kind)(*args)
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class _Reporter:
+    """The bar's interface in a worker: every call becomes a message to the bar."""
+
+    def __init__(self, queue, live):
+        self.queue = queue
+        self.live = live
+
+    def start(self, domain, model):
+        self.queue.put(("start", (domain, model)))
+
+    def done(self, n=1):
+        self.queue.put(("done", (n,)))
+
+    def write(self, message):
+        self.queue.put(("write", (message,)))
+
+
+def _local_backend():
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return type(backend).__name__ in _LOCAL_BACKENDS

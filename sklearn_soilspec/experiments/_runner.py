@@ -69,7 +69,11 @@ class LocalisationExperiment(BaseEstimator):
     n_jobs : int, default=None
         Domains run in parallel with :class:`joblib.Parallel` and the default
         backend, so ``with joblib.parallel_backend("dask"):`` spreads them over
-        a dask cluster without any change here.
+        a dask cluster without any change here. One domain is the unit of
+        work: more jobs than target domains leave workers idle, and each
+        worker's torch and BLAS get ``cpu_count // n_jobs`` threads (joblib's
+        limit), so ``n_jobs`` equal to the number of cores, at most one per
+        domain, uses a small machine best.
     random_state : int, RandomState or None, default=0
         Seed of the test splits. Models keep their own ``random_state``.
     verbose : int, default=1
@@ -79,8 +83,10 @@ class LocalisationExperiment(BaseEstimator):
         stderr is a terminal, and one line per domain on stdout; 2: also
         the per-epoch output of every model that has a ``verbose`` parameter
         (skorch). The experiment sets every parameter named ``verbose`` of
-        its models accordingly. With ``n_jobs`` the bar advances as each
-        domain completes.
+        its models accordingly. With ``n_jobs`` the workers report each fit
+        to the bar as it ends (through a local multiprocessing manager);
+        with a backend whose workers may be remote (dask) the bar advances
+        as each domain completes.
     cache_global : bool, default=False
         Keep every fitted ``"global"`` model in ``global_models_`` and reuse
         it in later calls of :meth:`run` whose global library for that
@@ -257,17 +263,22 @@ class LocalisationExperiment(BaseEstimator):
         if effective_n_jobs(self.n_jobs) == 1:
             # In this process: the bar follows every single fit.
             return [run_domain(**kwargs(i, d), progress=progress) for i, d in enumerate(domains)]
-        tasks = [delayed(run_domain)(**kwargs(i, d)) for i, d in enumerate(domains)]
-        try:
-            # A generator, so that the bar advances as each domain comes back.
-            results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
-        except (TypeError, ValueError):
-            # joblib < 1.3, or a backend that only returns lists.
-            results = Parallel(n_jobs=self.n_jobs)(tasks)
-        parts = []
-        for domain, part in zip(domains, results):
-            progress.domain_done(domain, n_fits[domain])
-            parts.append(part)
+        with progress.relay() as reporter:
+            # Workers on this machine report every fit to the bar as it
+            # happens; elsewhere (dask) the bar advances by whole domains.
+            tasks = [delayed(run_domain)(**kwargs(i, d), progress=reporter)
+                     for i, d in enumerate(domains)]
+            try:
+                # A generator, so that the bar advances as each domain comes back.
+                results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+            except (TypeError, ValueError):
+                # joblib < 1.3, or a backend that only returns lists.
+                results = Parallel(n_jobs=self.n_jobs)(tasks)
+            parts = []
+            for domain, part in zip(domains, results):
+                if reporter is None:
+                    progress.domain_done(domain, n_fits[domain])
+                parts.append(part)
         return parts
 
     # -- checks --------------------------------------------------------------
