@@ -77,13 +77,15 @@ def local_pls(X, y, Xq, n_components, mask=None, scale=False, modified=False):
     P = np.zeros((m, p, n_components))
     q = np.zeros((m, n_components))
     tt_all = np.zeros((m, n_components))
-    XcT = Xc.transpose(0, 2, 1)
+    # Row-vector products (1 x k) @ (k x p) on the contiguous stack: BLAS for
+    # every neighbourhood, where a transposed view would take numpy's slow loop.
+    Xc = np.ascontiguousarray(Xc)
     # A neighbourhood whose y is fully explained yields a zero weight vector:
     # its later components are left at zero instead of dividing by it.
     tiny = np.finfo(np.float64).eps * max(1.0, float(np.abs(Xc).max(initial=0.0)))
     for a in range(n_components):
         # For PLS1 the deflated cross-product X_a' y_a equals X' y_a.
-        w = np.matmul(XcT, y_res[:, :, None])[:, :, 0]
+        w = np.matmul(y_res[:, None, :], Xc)[:, 0, :]
         if modified:
             # Column sums of squares of the deflated X: X_a'X_a = X'X - P D P'.
             ss_a = ss - np.einsum("mpa,ma->mp", P[:, :, :a] ** 2, tt_all[:, :a])
@@ -100,7 +102,7 @@ def local_pls(X, y, Xq, n_components, mask=None, scale=False, modified=False):
         tt = np.einsum("mk,mk->m", t, t)
         ok &= tt > 0
         inv_tt = np.where(ok, 1.0 / np.where(ok, tt, 1.0), 0.0)
-        P[:, :, a] = np.matmul(XcT, t[:, :, None])[:, :, 0] * inv_tt[:, None]
+        P[:, :, a] = np.matmul(t[:, None, :], Xc)[:, 0, :] * inv_tt[:, None]
         q[:, a] = np.einsum("mk,mk->m", y_res, t) * inv_tt
         tt_all[:, a] = np.where(ok, tt, 0.0)
         y_res = y_res - t * q[:, a : a + 1]

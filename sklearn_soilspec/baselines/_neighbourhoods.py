@@ -18,8 +18,10 @@ from ._local_fit import local_predict
 __all__ = ["LocalSettings", "neighbourhood_predictions"]
 
 # Float64 elements of one stacked batch of neighbourhoods (queries x
-# neighbours x predictors): 40 MB, bounded whatever the number of queries.
-_BATCH_ELEMENTS = 5_000_000
+# neighbours x predictors): 8 MB, bounded whatever the number of queries and
+# small enough to stay in cache through the passes of every NIPALS component
+# (larger batches run about twice slower per query).
+_BATCH_ELEMENTS = 1_000_000
 _MAX_BATCH = 256
 
 
