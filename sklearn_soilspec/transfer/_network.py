@@ -117,15 +117,19 @@ def network_metadata(model, unit=None, measurement=None, target_units=None, desc
     return meta, {**enc.tensors, **module_state}
 
 
-def network_from_metadata(meta, tensors, where, device="cpu"):
-    """The fitted network (or Pipeline) that :func:`network_metadata` describes."""
+def network_from_metadata(meta, tensors, where, device="cpu", cls=None):
+    """The fitted network (or Pipeline) that :func:`network_metadata` describes.
+
+    ``cls``: the estimator's class when it is a subclass of the network's
+    (already checked against an allow-list by the caller).
+    """
     source = source_from_archive(meta, tensors, where)
     entry = estimator_entry(meta, where)
     try:
         params = _decode(entry.get("params", {}), tensors, where)
         fitted = _decode(entry.get("fitted", {}), tensors, where)
         history = _decode(meta["training"]["history"], tensors, where)
-        est = network_class()._from_saved(params, fitted, source, history, device)
+        est = (cls or network_class())._from_saved(params, fitted, source, history, device)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{where}: incomplete or inconsistent metadata ({exc!r}).") from None
     if meta.get("kind") == "pipeline":

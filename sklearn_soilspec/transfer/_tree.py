@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import sklearn
+import torch
 
 from .._version import __version__
 from ._network import network_class, network_from_metadata, network_metadata
@@ -53,38 +54,44 @@ _SKLEARN = {
     "sklearn.dummy": ("DummyRegressor",),
     "sklearn.frozen": ("FrozenEstimator",),
 }
-_MEMBERS = ("SourceMember", "CorrectedSourceMember", "FineTunedMember", "LocalMember",
-            "LibraryMember", "MeanMember", "FoldMean", "TransferView")
+# This package's subpackages whose classes a tree may hold.
+_PACKAGES = ("preprocessing", "baselines", "localised")
 _NEIGHBOURS = "sklearn.neighbors.NearestNeighbors"
 _TEXT_DTYPES = ("object", "str", "string")
 # Markers of the JSON nodes that are not plain JSON values.
 _MARKERS = ("__ref__", "__float__", "__scalar__", "__tuple__", "__dict__", "__items__",
             "__bytes__", "__ndarray__", "__objects__", "__random_state__", "__dataframe__",
-            "__series__", "__index__", "__network__", "__object__")
+            "__series__", "__index__", "__tensor__", "__network__", "__object__")
 
 
 @functools.lru_cache(maxsize=None)
 def allowed_classes():
-    """``{class path: class}`` of every class a tree may hold; nothing else is ever built."""
+    """``{class path: class}`` of every class a tree may hold; nothing else is ever built.
+
+    The classes this package's preprocessing, baselines and localised
+    modules define (by their public path where they have one), the network
+    and its augmenter, and the scikit-learn classes in ``_SKLEARN``. Only
+    these fixed modules are imported, never one named by a file.
+    """
     # Deferred: the estimators live in packages that import this one's package.
     import importlib
-
-    from .. import baselines, preprocessing
-    from ..localised import LocalisedRegressor, _members
-    from ..neural import SpectralAugmenter
+    import pkgutil
 
     table = {}
     for module, names in _SKLEARN.items():
-        # Only the fixed module names above are imported, never one read from a file.
         mod = importlib.import_module(module)
         table.update({f"{module}.{name}": getattr(mod, name) for name in names})
-    for pkg, prefix in ((preprocessing, "sklearn_soilspec.preprocessing"),
-                        (baselines, "sklearn_soilspec.baselines")):
-        table.update({f"{prefix}.{name}": getattr(pkg, name) for name in pkg.__all__
+    for sub in _PACKAGES:
+        pkg = importlib.import_module(f"sklearn_soilspec.{sub}")
+        for info in pkgutil.iter_modules(pkg.__path__):
+            mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+            table.update({f"{mod.__name__}.{name}": cls for name, cls in vars(mod).items()
+                          if isinstance(cls, type) and cls.__module__ == mod.__name__})
+        # Public paths last, so that files name a class by them.
+        table.update({f"{pkg.__name__}.{name}": getattr(pkg, name) for name in pkg.__all__
                       if isinstance(getattr(pkg, name), type)})
-    table.update({f"sklearn_soilspec.localised._members.{name}": getattr(_members, name)
-                  for name in _MEMBERS})
-    table["sklearn_soilspec.localised.LocalisedRegressor"] = LocalisedRegressor
+    from ..neural import SpectralAugmenter
+
     table["sklearn_soilspec.neural.SpectralCNNRegressor"] = network_class()
     table["sklearn_soilspec.neural.SpectralAugmenter"] = SpectralAugmenter
     return table
@@ -190,7 +197,9 @@ class _Writer:
                                    "name": self(v.name, f"{where}.name")}, "id": ref}
         if isinstance(v, pd.Index):
             return {"__index__": self._index(v, where)}
-        if type(v) is network_class() and hasattr(v, "net_"):
+        if type(v) is torch.Tensor:
+            return {"__tensor__": self._array(v.detach().cpu().numpy()), "id": self._remember(v)}
+        if isinstance(v, network_class()) and hasattr(v, "net_"):
             return self._network(v, where)
         return self._object(v, where)
 
@@ -223,22 +232,32 @@ class _Writer:
         raise ValueError(f"Cannot save {where}: a {type(idx).__name__}.")
 
     def _network(self, est, where):
+        path = _paths().get(type(est))
+        if path is None:
+            raise _refused(type(est), where)
         ref = self._remember(est)
         meta, tensors = network_metadata(est)
+        known = {*est.get_params(deep=False), *est._FITTED_STATE, "net_", "history_",
+                 "_auto_predict_rows"}  # the last: a cache, made again on predicting
         keys = {k: self._array(t.detach().cpu().numpy()) for k, t in tensors.items()}
         # What the network file leaves out: its source, which here is in the tree.
         origin = est.warm_start_from
         if not (origin is None or isinstance(origin, (str, os.PathLike))
                 or type(origin) in _paths()):
             origin = None  # a SourceModel value: network files do not keep it either
-        return {"__network__": {"meta": meta, "tensors": keys,
-                                "warm_start_from": self(origin, f"{where}.warm_start_from")},
+        # What a subclass keeps besides (the weights of a CheckpointedCNN's epochs).
+        extra = {k: v for k, v in vars(est).items() if k not in known}
+        return {"__network__": {"class": path, "meta": meta, "tensors": keys,
+                                "warm_start_from": self(origin, f"{where}.warm_start_from"),
+                                "extra": self(extra, where)},
                 "id": ref}
 
     def _object(self, v, where):
         path = _paths().get(type(v))
         if path is None:
             raise _refused(type(v), where)
+        if not hasattr(v, "__dict__") or hasattr(type(v), "__slots__"):
+            raise ValueError(f"Cannot save {where}: a {path} keeps no attribute dict.")
         ref = self._remember(v)
         state = dict(vars(v))
         for name, replace in _NOT_STORED.get(path, {}).items():
@@ -308,6 +327,8 @@ class _Reader:
             return base64.b64decode(value.encode("ascii"), validate=True)
         if kind == "__ndarray__":
             return self._register(node, self._array(value, at))
+        if kind == "__tensor__":
+            return self._register(node, torch.from_numpy(self._array(value, at)))
         if kind == "__objects__":
             items = self(value, at)
             out = np.empty(len(items), dtype=object)
@@ -357,13 +378,20 @@ class _Reader:
         return frame
 
     def _network(self, node, value, at):
-        import torch
-
+        path = value.get("class", "sklearn_soilspec.neural.SpectralCNNRegressor")
+        cls = allowed_classes().get(path) if isinstance(path, str) else None
+        if not (isinstance(cls, type) and issubclass(cls, network_class())):
+            raise self._fail(at, f"a network of class {path!r}")
         tensors = {str(k): torch.from_numpy(self._array(key, at))
                    for k, key in value["tensors"].items()}
-        est = network_from_metadata(value["meta"], tensors, f"{self.where} ({at})", self.device)
+        est = network_from_metadata(value["meta"], tensors, f"{self.where} ({at})", self.device,
+                                    cls=cls)
         self._register(node, est)
         est.warm_start_from = self(value.get("warm_start_from"), f"{at}.warm_start_from")
+        extra = self(value.get("extra", {"__dict__": {}}), at)
+        if type(extra) is not dict or any(k.startswith("__") for k in extra):
+            raise self._fail(at, "unreadable attributes of a network")
+        est.__dict__.update(extra)
         return est
 
     def _object(self, node, path, at):
