@@ -252,3 +252,22 @@ def test_a_localised_file_is_not_a_warm_start_source(small_file):
     with pytest.raises(ValueError, match="holds a sklearn_soilspec.localised.LocalisedRegressor, "
                                          "not a network to warm start from"):
         as_source(small_file)
+
+
+def test_soilspec_predict_reads_a_localised_file_without_allow_pickle(small_file, split, tmp_path,
+                                                                       capsys):
+    from sklearn_soilspec import cli
+
+    local = split[0]
+    spectra = tmp_path / "spectra.csv"
+    X = local.X[30:].set_axis([str(c) for c in local.X.columns], axis=1)
+    X.assign(sample_id=[f"s{i}" for i in range(len(X))]).to_csv(spectra, index=False)
+    out = tmp_path / "pred.csv"
+    code = cli.main(["predict", str(small_file), str(spectra), "--id-column", "sample_id",
+                     "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    pred = pd.read_csv(out)
+    model = load_model(small_file)
+    np.testing.assert_allclose(pred[["OC", "clay"]], model.predict(local.X[30:]), rtol=1e-6)
+    lower, _ = model.predict_interval(local.X[30:])
+    np.testing.assert_allclose(pred[["OC_lower_90", "clay_lower_90"]], lower, rtol=1e-6)

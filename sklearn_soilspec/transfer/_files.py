@@ -19,9 +19,17 @@ def save_model(model, path, *, unit=None, measurement=None, target_units=None, d
 
     Parameters
     ----------
-    model : SpectralCNNRegressor or Pipeline ending in one
-        Fitted. Pipeline steps must be ``sklearn_soilspec.preprocessing``
-        transformers or sklearn scalers/PCA.
+    model : fitted estimator
+        A :class:`~sklearn_soilspec.neural.SpectralCNNRegressor` or a
+        Pipeline ending in one, whose steps are
+        ``sklearn_soilspec.preprocessing`` transformers or sklearn
+        scalers/PCA (format version 2, which every release reads); or any
+        other model built from this package's estimators and the
+        scikit-learn classes they use, such as a
+        :class:`~sklearn_soilspec.localised.LocalisedRegressor` or a PLSR
+        Pipeline (format version 3: a tree of JSON and ``.npy`` arrays, the
+        networks in it as in version 2). Anything else is refused with the
+        class named.
     path : str or PathLike
         Output file; ``.soilspec`` by convention. Written to a temporary
         file and renamed, so an existing file survives a failed write.
@@ -38,6 +46,16 @@ def save_model(model, path, *, unit=None, measurement=None, target_units=None, d
     Returns
     -------
     path : str
+
+    Notes
+    -----
+    A LocalisedRegressor is written without its ``library``, and its
+    library candidates without the library arrays they were built from: a
+    shared file should not hand out the data it was localised with, and
+    prediction does not read them. A memory-based candidate (``mbl``) keeps
+    the library rows it searches, as it must. The loaded model predicts and
+    gives intervals exactly as the saved one; refitting a clone of it needs
+    ``library=`` set again.
 
     Examples
     --------
@@ -83,17 +101,18 @@ def load_model(path, device="cpu"):
 
     Returns
     -------
-    model : SpectralCNNRegressor or Pipeline
-        Fitted, predicting exactly as the saved model did. It keeps its
+    model : fitted estimator
+        Predicting exactly as the saved model did. A network keeps its
         fine-tuning settings (``freeze_layers``) but not its source: refitting
-        a clone needs ``warm_start_from`` set again.
+        a clone needs ``warm_start_from`` set again. In a model of format
+        version 3 the networks keep their sources, which are in the file.
 
     Raises
     ------
     ValueError
         If the file is not a model file, is truncated or edited, uses
         another format version, names a class outside the allow-list or its
-        weights are anything but plain tensors.
+        weights and arrays are anything but plain tensors and numeric arrays.
 
     Examples
     --------
@@ -119,6 +138,21 @@ def load_model(path, device="cpu"):
     True
     >>> read_metadata(path)["unit"], read_metadata(path)["measurement"]
     ('nm', 'absorbance')
+
+    A localised model (here on a PLSR source, to be quick) is a file too:
+
+    >>> from sklearn_soilspec.baselines import PLSRegressionCV
+    >>> from sklearn_soilspec.localised import LocalisedRegressor
+    >>> Y = pd.DataFrame({"OC": y, "clay": X.to_numpy()[:, 5:9].sum(axis=1)})
+    >>> pls = make_pipeline(SNV(), PLSRegressionCV(5, random_state=0)).fit(X[:30], Y[:30])
+    >>> local = LocalisedRegressor(pls, members=["source_corrected", "plsr", "mean"],
+    ...                            cv=3).fit(X[30:], Y[30:])
+    >>> path = save_model(local, os.path.join(tempfile.mkdtemp(), "local.soilspec"))
+    >>> loaded = load_model(path)
+    >>> bool((loaded.predict(X) == local.predict(X)).all())
+    True
+    >>> read_metadata(path)["format_version"], read_metadata(path)["class"]
+    (3, 'sklearn_soilspec.localised.LocalisedRegressor')
     """
     meta, arrays = read_archive(path)
     where = os.fspath(path)
