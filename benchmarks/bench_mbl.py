@@ -62,8 +62,9 @@ _DEFAULT_NIRSOIL = Path(__file__).resolve().parents[1] / "tests" / "data" / "nir
 # estimator's terms, and what the rendered vignette prints for each: NNv RMSE
 # and R2 per candidate, then the test RMSE and R2 of the candidate with the
 # lowest NNv RMSE. resemble's fit_wapls() defaults to method "mpls" and
-# mbl_control() to range_prediction_limits = TRUE.
-_LOCAL = dict(pls_algorithm="mpls", clip_predictions=True, selection="nnv")
+# mbl_control() to range_prediction_limits = TRUE; its PCA and centring use
+# the library and the queries together (transductive=True).
+_LOCAL = dict(pls_algorithm="mpls", clip_predictions=True, selection="nnv", transductive=True)
 CASES = {
     "ciso_k": dict(
         target="Ciso",
@@ -149,7 +150,7 @@ def _fmt(values, digits=3):
     return "[" + ", ".join(f"{v:.{digits}f}" for v in np.atleast_1d(values)) + "]"
 
 
-def run_nirsoil(path, cases, n_jobs=1):
+def run_nirsoil(path, cases, n_jobs=1, inductive=False, defaults=True):
     X, wavelengths, frame = load_nirsoil(path)
     X = vignette_preprocessing(X, wavelengths)
     train = frame["train"].to_numpy() == 1
@@ -163,7 +164,8 @@ def run_nirsoil(path, cases, n_jobs=1):
         measured = ~np.isnan(yu)
         for name in [c for c in cases if CASES[c]["target"] == target]:
             case = CASES[name]
-            model = MemoryBasedRegressor(n_jobs=n_jobs, **case["params"])
+            params = dict(case["params"], transductive=not inductive)
+            model = MemoryBasedRegressor(n_jobs=n_jobs, **params)
             start = time.perf_counter()
             table = model.fit(Xr, yr).validate(Xu, yu)
             wall = time.perf_counter() - start
@@ -183,8 +185,11 @@ def run_nirsoil(path, cases, n_jobs=1):
             print(f"  chosen by NNv: {table['candidates'][best]}: test RMSE {table['rmse'][best]:.4f} "
                   f"(published {pub['rmse']:.4f}), R2 {table['r2'][best]:.4f} "
                   f"(published {pub['r2']:.4f}); wall {wall:.1f} s")
+            name = name + (" (inductive)" if inductive else "")
             rows.append((name, target, table["rmse"][best], pub["rmse"], table["r2"][best],
                          pub["r2"], wall))
+        if not defaults:
+            continue
         start = time.perf_counter()
         pred = MemoryBasedRegressor(n_jobs=n_jobs).fit(Xr, yr).predict(Xu)
         wall = time.perf_counter() - start
@@ -208,6 +213,10 @@ def main(argv=None):
                         metavar="PATH", help="resemble's vignette cases on NIRsoil (CSV)")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES),
                         help="which vignette cases (with --nirsoil)")
+    parser.add_argument("--inductive", action="store_true",
+                        help="dissimilarity space fitted on the library alone (with --nirsoil)")
+    parser.add_argument("--skip-defaults", action="store_true",
+                        help="do not run the estimator's defaults (with --nirsoil)")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--queries", type=int, default=None)
@@ -217,7 +226,8 @@ def main(argv=None):
                         help="also time one sklearn PLSRegression per query")
     args = parser.parse_args(argv)
     if args.nirsoil is not None:
-        run_nirsoil(args.nirsoil, args.cases, n_jobs=args.n_jobs)
+        run_nirsoil(args.nirsoil, args.cases, n_jobs=args.n_jobs, inductive=args.inductive,
+                    defaults=not args.skip_defaults)
         return
     sizes = args.sizes or ([500, 1000] if args.quick else [1000, 5000, 20000])
     n_queries = args.queries or (100 if args.quick else 1000)
@@ -244,7 +254,7 @@ def main(argv=None):
               f"{rmse:>9.3f} {t_pls_fit:>10.2f} {t_pls_pred:>14.3f} {pls_rmse:>9.3f}")
         if args.compare_sklearn:
             subset = min(n_queries, 50)
-            rows, Zr, diss = mbl._searches[mbl._target_search[0]]
+            rows, Zr, diss = mbl._searches[mbl._target_search[0]][:3]
             D = diss.between(diss.embed(Xq[:subset]), Zr)
             idx = rows[np.argsort(D, axis=1)[:, : args.neighbors]]
 

@@ -25,11 +25,13 @@ NIRSOIL = Path(__file__).parent / "data" / "nirsoil" / "NIRsoil.csv.xz"
         MemoryBasedRegressor(n_neighbors=[10, 20], space="pls", n_pca_components="opc",
                              max_components=5, diss_usage="weights", local_model="pls",
                              pls_components=2, selection="nnv"),
+        MemoryBasedRegressor(n_neighbors=15, n_pca_components="var", diss_scale=True,
+                             pls_components=(1, 3), transductive=True),
     ],
     expected_failed_checks=lambda est: (
         {"check_methods_subset_invariance":
-         "selection='nnv' chooses the candidate on the queries of each call"}
-        if est.selection == "nnv" else {}),
+         "selection='nnv' and transductive=True use the queries of each call"}
+        if est.selection == "nnv" or est.transductive else {}),
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -251,6 +253,24 @@ def test_dissimilarities_as_tricube_weights(rng):
         # resemble multiplies the rows of X and y by the weights.
         ref = PLSRegression(4, scale=False).fit(X[rows] * w[:, None], y[rows] * w).predict(q[None])
         np.testing.assert_allclose(pred, ref.ravel()[0], atol=1e-8)
+
+
+def test_transductive_space_is_fitted_on_library_and_queries(rng):
+    X, y = _spectra(rng, n=120)
+    Xq = X[:15] * 1.3  # queries that move the PCA
+    X, y = X[15:], y[15:]
+    mbl = MemoryBasedRegressor(20, n_pca_components=3, local_model="pls", pls_components=3,
+                               transductive=True).fit(X, y)
+    both = np.vstack([X, Xq])
+    Z = PCA(3, whiten=True).fit(both).transform(both)
+    D = np.sqrt(((Z[len(X):, None] - Z[None, : len(X)]) ** 2).sum(axis=2))
+    for q, d, pred in zip(Xq, D, mbl.predict(Xq)):
+        rows = np.argsort(d)[:20]
+        ref = PLSRegression(3, scale=False).fit(X[rows], y[rows]).predict(q[None])
+        np.testing.assert_allclose(pred, ref.ravel()[0], atol=1e-8)
+    inductive = MemoryBasedRegressor(20, n_pca_components=3, local_model="pls",
+                                     pls_components=3).fit(X, y).predict(Xq)
+    assert not np.allclose(inductive, mbl.predict(Xq))
 
 
 # ------------------------------------------------------------- validation

@@ -12,9 +12,10 @@ in resemble's units, so that thresholds mean the same as there:
   variables ``(1 - mean windowed r) / 2``;
 - ``"cosine"``: the angle ``arccos(cos)`` between the vectors.
 
-resemble computes its PCA and the centring/scaling of the variables on the
-library and the queries together; here they are computed on the library
-alone, so that a fitted model does not depend on what it is asked.
+resemble computes its PCA, the centring/scaling of the variables and the
+score covariance on the library and the queries together (its PLS on the
+library alone); ``fit(X, y, X_extra=queries)`` does the same, ``fit(X, y)``
+uses the library alone.
 """
 
 from numbers import Integral
@@ -62,27 +63,44 @@ class Dissimilarity:
         self.scale = scale
         self.window = window
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, X_extra=None):
+        """Fit on the library ``X`` (property ``y``), and ``X_extra`` as resemble.
+
+        ``X_extra`` (the queries) joins the library in the centring, scaling,
+        PCA and score covariance, as resemble's ``mbl`` does with ``Xu``.
+        """
         X = np.asarray(X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0) if (self.center or self.space != "spectra") else None
-        sd = X.std(axis=0, ddof=1) if self.scale else None
+        both = X if X_extra is None else np.vstack([X, np.asarray(X_extra, dtype=np.float64)])
+        # resemble's PLS projection centres and scales on the library alone.
+        stats = X if self.space == "pls" else both
+        self.mean_ = stats.mean(axis=0) if (self.center or self.space != "spectra") else None
+        sd = stats.std(axis=0, ddof=1) if self.scale else None
         self.sd_ = None if sd is None else np.where(sd > 0, sd, 1.0)
-        Xs = self._standardise(X)
         self.projection_ = None
         self.n_components_ = None
         if self.space == "pca":
-            self._fit_pca(Xs, y)
+            self._fit_pca(self._standardise(both), X.shape[0], y)
         elif self.space == "pls":
-            self._fit_pls(Xs, y)
-        Z = self._project(Xs)
-        self.score_sd_ = None
+            self._fit_pls(self._standardise(X), y)
+        Z = self._project(self._standardise(both))
+        self.whitening_ = None
         if self.metric == "mahalanobis":
-            sd = Z.std(axis=0, ddof=1)
-            self.score_sd_ = np.where(sd > np.finfo(np.float64).eps, sd, 1.0)
+            Z = Z - Z.mean(axis=0)
+            cov = Z.T @ Z / (Z.shape[0] - 1)
+            if self.space == "pca":
+                # Principal component scores are uncorrelated: divide by sd.
+                sd = np.sqrt(np.diag(cov))
+                self.whitening_ = np.diag(1.0 / np.where(sd > np.finfo(np.float64).eps, sd, 1.0))
+            else:
+                # PLS scores of the queries need not be orthogonal to the
+                # library's: whiten by the inverse square root of the covariance.
+                eig, vec = np.linalg.eigh(cov)
+                eig = np.where(eig > np.finfo(np.float64).eps * eig.max(), eig, np.inf)
+                self.whitening_ = vec / np.sqrt(eig)
         return self
 
     # ------------------------------------------------------------ fitting
-    def _fit_pca(self, Xs, y):
+    def _fit_pca(self, Xs, n_library, y):
         n_comp = self.n_components
         limit = min(Xs.shape)
         if isinstance(n_comp, str):
@@ -90,7 +108,7 @@ class Dissimilarity:
             if n_comp == "var":
                 n_keep = max(1, int(np.sum(pca.explained_variance_ratio_ >= 0.01)))
             else:
-                n_keep = opc_components(pca.transform(Xs), y)
+                n_keep = opc_components(pca.transform(Xs[:n_library]), y)
         elif isinstance(n_comp, Integral):
             pca = PCA(n_components=min(int(n_comp), limit)).fit(Xs)
             n_keep = pca.n_components_
@@ -138,8 +156,8 @@ class Dissimilarity:
     def embed(self, X):
         """Rows in the space where the dissimilarity is computed."""
         Z = self._project(self._standardise(np.asarray(X, dtype=np.float64)))
-        if self.score_sd_ is not None:
-            Z = Z / self.score_sd_
+        if self.whitening_ is not None:
+            Z = Z @ self.whitening_
         if self.metric == "correlation" and self.window is None:
             Z = _row_standardise(Z)
         elif self.metric == "cosine":

@@ -98,6 +98,13 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     clip_predictions : bool, default=False
         Bound every prediction by the range of its neighbours' property
         values (resemble's ``range_prediction_limits``, on there by default).
+    transductive : bool, default=False
+        Fit the dissimilarity space (centring, scaling, PCA and its number of
+        components, score covariance) on the library and the spectra to
+        predict together, as resemble's ``mbl`` does with ``Xu``: refitted at
+        every ``predict`` call, so that predictions depend on the other
+        queries of the call. The PLS of ``space="pls"`` stays fitted on the
+        library, as in resemble.
     selection : {"library", "nnv"}, default="library"
         How one of several candidates (``n_neighbors`` or ``diss_threshold``)
         is chosen. ``"library"``: at fit, the lowest RMSE when library rows
@@ -159,8 +166,11 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
 
     Differences from resemble: its PCA, and the centring and scaling of
     ``diss_*``, use the library and the queries together, here the library
-    alone; its local cross-validation (``validation_type = "local_cv"``) and
-    Gaussian-process local models are not offered.
+    alone unless ``transductive=True``; its local cross-validation
+    (``validation_type = "local_cv"``), grouped NNv and Gaussian-process
+    local models are not offered; where resemble stops on a neighbourhood
+    smaller than the PLS components, the components are clipped to the
+    smallest neighbourhood of the batch.
 
     Targets with NaN are handled one at a time: neighbours are searched among
     the rows where that property was measured.
@@ -223,6 +233,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         "pls_algorithm": [StrOptions({"pls", "mpls"})],
         "local_scale": ["boolean"],
         "clip_predictions": ["boolean"],
+        "transductive": ["boolean"],
         "selection": [StrOptions({"library", "nnv"})],
         "spike": ["boolean"],
         "local_domain": "no_validation",
@@ -250,6 +261,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         pls_algorithm="pls",
         local_scale=False,
         clip_predictions=False,
+        transductive=False,
         selection="library",
         spike=False,
         local_domain=None,
@@ -273,6 +285,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self.pls_algorithm = pls_algorithm
         self.local_scale = local_scale
         self.clip_predictions = clip_predictions
+        self.transductive = transductive
         self.selection = selection
         self.spike = spike
         self.local_domain = local_domain
@@ -340,10 +353,11 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                         f"Target {j} is measured on {rows.size} non-spiked library row(s); "
                         "a neighbourhood needs at least 2."
                     )
+                fit_rows = np.arange(X.shape[0]) if shared is not None else np.flatnonzero(measured)
                 diss = shared
                 if diss is None:
-                    diss = self._dissimilarity().fit(X[measured], Y[measured, j])
-                self._searches[key] = (rows, diss.embed(X[rows]), diss)
+                    diss = self._dissimilarity().fit(X[fit_rows], Y[fit_rows, j])
+                self._searches[key] = (rows, diss.embed(X[rows]), diss, fit_rows)
             self._target_search.append(key)
             diss = self._searches[key][2]
             n_components.append(diss.n_components_)
@@ -450,13 +464,19 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         return min(self.k_min, k_max), k_max
 
     def _run(self, X, j, candidates, exclude=None, nnv=False):
-        key = self._target_search[j]
-        search = self._searches[key]
-        Zq = search[2].embed(X)
+        rows, Zr, diss, fit_rows = self._searches[self._target_search[j]]
+        spiked = self._spiked[j]
+        if self.transductive and exclude is None:
+            # resemble's space: the library and these queries together.
+            y = self.library_y_[fit_rows, j]
+            diss = self._dissimilarity().fit(self.library_X_[fit_rows], y, X_extra=X)
+            Zr = diss.embed(self.library_X_[rows])
+            if spiked is not None:
+                spiked = (spiked[0], diss.embed(self.library_X_[spiked[0]]))
         return neighbourhood_predictions(
-            X, Zq, search, self.library_X_, self.library_y_[:, j], candidates,
-            self._by_threshold, self._k_bounds(j), self._settings(),
-            spiked=self._spiked[j], exclude=exclude, nnv=nnv, n_jobs=self.n_jobs,
+            X, diss.embed(X), (rows, Zr, diss), self.library_X_, self.library_y_[:, j],
+            candidates, self._by_threshold, self._k_bounds(j), self._settings(),
+            spiked=spiked, exclude=exclude, nnv=nnv, n_jobs=self.n_jobs,
         )
 
     def _choose(self, X, Y, candidates):
