@@ -61,7 +61,9 @@ def load_model_file(path, device, allow_pickle=False):
             "--allow-pickle if you trust its source, or share models as .soilspec files "
             "(save_model)")
     print(f"soilspec: warning: loading the pickle file {path}: pickle files can run any "
-          "code; do this only for files you trust", file=sys.stderr)
+          "code; do this only for files you trust (models written by "
+          "sklearn_soilspec.transfer.save_model, the localised one included, load without "
+          "pickle)", file=sys.stderr)
     import joblib
 
     try:

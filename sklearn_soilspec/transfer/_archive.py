@@ -193,7 +193,7 @@ def _restore_output(obj, config, where):
 def _parse_json(raw, what, path):
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: {what} is not valid JSON ({exc}).") from None
 
 

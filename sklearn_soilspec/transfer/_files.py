@@ -74,7 +74,8 @@ def save_model(model, path, *, unit=None, measurement=None, target_units=None, d
     if unit not in (None,) + _UNITS:
         raise ValueError(f"unit must be one of {_UNITS} or None, got {unit!r}.")
     if measurement not in (None,) + _MEASUREMENTS:
-        raise ValueError(f"measurement must be one of {_MEASUREMENTS} or None, got {measurement!r}.")
+        raise ValueError(
+            f"measurement must be one of {_MEASUREMENTS} or None, got {measurement!r}.")
     path = os.fspath(path)
     if is_network_model(model):
         meta, tensors = network_metadata(model, unit=unit, measurement=measurement,

@@ -1,4 +1,4 @@
-"""The tree format: a fitted model of allow-listed classes as JSON and arrays, rebuilt without unpickling.
+"""The tree format: a fitted model as JSON and arrays, rebuilt from an allow-list, never unpickled.
 
 A model that is not a network (a
 :class:`~sklearn_soilspec.localised.LocalisedRegressor`, a PLSR or Gaussian
@@ -102,6 +102,11 @@ def _paths():
     return {cls: path for path, cls in allowed_classes().items()}
 
 
+def _short(key):
+    text = repr(key)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _no_library(value):
     return None
 
@@ -168,7 +173,7 @@ class _Writer:
         if type(v) is dict:
             if all(type(k) is str and not k.startswith("__") for k in v):
                 return {"__dict__": {k: self(x, f"{where}[{k!r}]") for k, x in v.items()}}
-            return {"__items__": [[self(k, f"{where} (key)"), self(x, f"{where}[{k!r}]")]
+            return {"__items__": [[self(k, f"{where} (key)"), self(x, f"{where}[{_short(k)}]")]
                                   for k, x in v.items()]}
         if type(v) is bytes:
             return {"__bytes__": base64.b64encode(v).decode("ascii")}
@@ -256,7 +261,11 @@ class _Writer:
         path = _paths().get(type(v))
         if path is None:
             raise _refused(type(v), where)
-        if not hasattr(v, "__dict__") or hasattr(type(v), "__slots__"):
+        slots = set()
+        for c in type(v).__mro__:
+            own = vars(c).get("__slots__", ())
+            slots.update((own,) if isinstance(own, str) else own)
+        if not hasattr(v, "__dict__") or slots - {"__dict__", "__weakref__"}:
             raise ValueError(f"Cannot save {where}: a {path} keeps no attribute dict.")
         ref = self._remember(v)
         state = dict(vars(v))
@@ -322,7 +331,7 @@ class _Reader:
         if kind == "__dict__":
             return {str(k): self(x, f"{at}[{k!r}]") for k, x in value.items()}
         if kind == "__items__":
-            return {self(k, at): self(x, f"{at}[{k!r}]") for k, x in value}
+            return {self(k, at): self(x, f"{at}[{_short(k)}]") for k, x in value}
         if kind == "__bytes__":
             return base64.b64decode(value.encode("ascii"), validate=True)
         if kind == "__ndarray__":
@@ -441,7 +450,7 @@ def decode_tree(meta, arrays, where, device="cpu"):
     reader = _Reader(arrays, where, device)
     try:
         model = reader(meta["root"])
-    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{where}: incomplete or inconsistent model tree ({exc!r}).") from None
     if not hasattr(model, "predict"):
         raise ValueError(f"{where}: holds a {type(model).__name__}, not a model.")
