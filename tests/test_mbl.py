@@ -10,6 +10,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_soilspec.baselines import MemoryBasedRegressor
 from sklearn_soilspec.baselines._dissimilarity import Dissimilarity, opc_components
+from sklearn_soilspec.baselines._local_cv import _stratified_holdout
 from sklearn_soilspec.baselines._local_fit import local_pls, local_predict, wapls_weights
 
 NIRSOIL = Path(__file__).parent / "data" / "nirsoil" / "NIRsoil.csv.xz"
@@ -27,11 +28,14 @@ NIRSOIL = Path(__file__).parent / "data" / "nirsoil" / "NIRsoil.csv.xz"
                              pls_components=2, selection="nnv"),
         MemoryBasedRegressor(n_neighbors=15, n_pca_components="var", diss_scale=True,
                              pls_components=(1, 3), transductive=True),
+        MemoryBasedRegressor(n_neighbors=[12, 20], local_model="pls", pls_components=3,
+                             local_cv=True, local_cv_number=3, selection="local_cv",
+                             random_state=0),
     ],
     expected_failed_checks=lambda est: (
         {"check_methods_subset_invariance":
-         "selection='nnv' and transductive=True use the queries of each call"}
-        if est.selection == "nnv" or est.transductive else {}),
+         "selection on the queries and transductive=True use the queries of each call"}
+        if est.selection != "library" or est.transductive else {}),
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -313,6 +317,43 @@ def test_validate_reports_the_prediction_error_with_y(rng):
     assert table["predictions"].shape == (20, 2) and table["r2"].shape == (2,)
 
 
+def test_local_cv_holdouts_are_stratified_on_y(rng):
+    y = rng.normal(size=(3, 40))
+    mask = np.ones((3, 40), bool)
+    mask[1, 30:] = False
+    n_out = np.array([10, 7, 10])
+    held = _stratified_holdout(y, mask, n_out, rng)
+    np.testing.assert_array_equal(held.sum(axis=1), n_out)
+    assert not (held & ~mask).any()
+    for i in range(3):
+        ranks = np.argsort(np.argsort(np.where(mask[i], y[i], np.inf)))[held[i]]
+        strata = np.floor(ranks * n_out[i] / mask[i].sum()).astype(int)
+        np.testing.assert_array_equal(np.sort(strata), np.arange(n_out[i]))
+
+
+@pytest.mark.parametrize("model, comps", [("pls", 6), ("wapls", (2, 6))])
+def test_local_cv_tunes_components_per_neighbourhood(rng, model, comps):
+    X, y = _spectra(rng, n=160)
+    Xq, X, y = X[:8], X[8:], y[8:]
+    mbl = MemoryBasedRegressor([30, 60], space="spectra", metric="euclidean", local_model=model,
+                               pls_components=comps, local_cv=True, local_cv_number=4,
+                               selection="local_cv", random_state=0).fit(X, y)
+    table = mbl.validate(Xq)
+    assert table["local_cv_rmse"].shape == (2,) and (table["local_cv_rmse"] > 0).all()
+    assert table["best"] == int(np.argmin(table["local_cv_rmse"]))
+    pred = mbl.predict(Xq)
+    np.testing.assert_allclose(pred, table["predictions"][:, table["best"]])
+    np.testing.assert_allclose(pred, mbl.predict(Xq))  # the splits are seeded at fit
+    if model == "pls":
+        # Each prediction is that of a PLS on the neighbours with 1 to 6 components.
+        k = (30, 60)[table["best"]]
+        for q, p in zip(Xq, pred):
+            rows = np.argsort(_euclid(q[None], X)[0])[:k]
+            options = [PLSRegression(a, scale=False).fit(X[rows], y[rows]).predict(q[None])[0]
+                       for a in range(1, 7)]
+            assert np.min(np.abs(np.ravel(options) - p)) < 1e-8
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
@@ -322,6 +363,7 @@ def test_validate_reports_the_prediction_error_with_y(rng):
         (dict(diss_threshold=0.5, k_min=20, k_max=10), r"k_max \(10\) must not be below"),
         (dict(diss_threshold=-1.0), "diss_threshold"),
         (dict(space="spectra", metric="mahalanobis"), "metric='mahalanobis' needs space"),
+        (dict(selection="local_cv"), "selection='local_cv' needs local_cv=True"),
     ],
 )
 def test_bad_options(rng, params, match):

@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["local_pls", "wapls_weights", "local_predict"]
 
 
-def local_pls(X, y, Xq, n_components, mask=None, scale=False, modified=False):
+def local_pls(X, y, Xq, n_components, mask=None, scale=False, modified=False, residuals=True):
     """NIPALS PLS1 on ``m`` neighbourhoods, each predicting its own queries.
 
     With ``scale=False, modified=False`` this equals
@@ -39,6 +39,9 @@ def local_pls(X, y, Xq, n_components, mask=None, scale=False, modified=False):
         Modified PLS (Shenk and Westerhaus, 1991; resemble's ``"mpls"``): the
         weights are the correlations between the (deflated) predictors and
         the response rather than their covariances.
+    residuals : bool, default=True
+        Compute ``x_residual_rms`` (None otherwise: it costs a pass over the
+        queries per component).
 
     Returns
     -------
@@ -110,14 +113,16 @@ def local_pls(X, y, Xq, n_components, mask=None, scale=False, modified=False):
 
     tq = np.einsum("mqp,mpa->mqa", xq, R)
     y_hat = y_mean[:, None, None] + np.cumsum(tq * q[:, None, :], axis=2)
+    coef = np.cumsum(R * q[:, None, :], axis=2)
+    coef_rms = np.sqrt(np.mean(coef**2, axis=1))
+    if not residuals:
+        return y_hat, None, coef_rms
     # Query reconstruction after a components: sum_{b<=a} tq_b p_b.
     resid = np.empty_like(tq)
     x_hat = np.zeros_like(xq)
     for a in range(n_components):
         x_hat = x_hat + tq[:, :, a : a + 1] * P[:, None, :, a]
         resid[:, :, a] = np.sqrt(np.mean((xq - x_hat) ** 2, axis=2))
-    coef = np.cumsum(R * q[:, None, :], axis=2)
-    coef_rms = np.sqrt(np.mean(coef**2, axis=1))
     return y_hat, resid, coef_rms
 
 

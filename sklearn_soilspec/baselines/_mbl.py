@@ -10,7 +10,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._targets import MissingTargetsMixin, check_targets
 from ._dissimilarity import Dissimilarity
-from ._neighbourhoods import LocalSettings, neighbourhood_predictions
+from ._neighbourhoods import (
+    LocalSettings, candidate_array, neighbourhood_predictions, squared_correlation,
+    validation_table,
+)
 from ._validation import check_finite_predictions, check_magnitude, local_rows
 
 __all__ = ["MemoryBasedRegressor"]
@@ -98,6 +101,14 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     clip_predictions : bool, default=False
         Bound every prediction by the range of its neighbours' property
         values (resemble's ``range_prediction_limits``, on there by default).
+    local_cv : bool, default=False
+        resemble's local cross-validation with ``tune_locally``: every
+        neighbourhood is split ``local_cv_number`` times, a share
+        ``local_cv_p`` of its rows (drawn stratified on the property) fitting
+        the local models that predict the rest; the PLS components (or WA-PLS
+        range) with the lowest mean RMSE predict the query.
+    local_cv_number : int, default=10
+    local_cv_p : float, default=0.75
     transductive : bool, default=False
         Fit the dissimilarity space (centring, scaling, PCA and its number of
         components, score covariance) on the library and the spectra to
@@ -105,7 +116,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         every ``predict`` call, so that predictions depend on the other
         queries of the call. The PLS of ``space="pls"`` stays fitted on the
         library, as in resemble.
-    selection : {"library", "nnv"}, default="library"
+    selection : {"library", "nnv", "local_cv"}, default="library"
         How one of several candidates (``n_neighbors`` or ``diss_threshold``)
         is chosen. ``"library"``: at fit, the lowest RMSE when library rows
         are predicted from the rest of the library (the local rows when
@@ -116,6 +127,8 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         lowest RMSE over the queries gives the predictions. It needs no
         property of the queries, but the predictions of a query then depend
         on the other queries of the call (see :meth:`validate`).
+        ``"local_cv"`` (with ``local_cv=True``): the same, by the mean local
+        cross-validation RMSE of the queries' neighbourhoods.
     spike : bool, default=False
         Add every local row (see ``fit``) to every neighbourhood, on top of the
         nearest other rows (resemble's ``spike``).
@@ -124,7 +137,8 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     n_jobs : int, default=None
         Threads for the neighbour search and the local models.
     random_state : int, RandomState instance or None, default=None
-        Choice of validation rows with ``selection="library"``.
+        Choice of validation rows with ``selection="library"``, and of the
+        local cross-validation splits.
 
     Attributes
     ----------
@@ -166,9 +180,10 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
 
     Differences from resemble: its PCA, and the centring and scaling of
     ``diss_*``, use the library and the queries together, here the library
-    alone unless ``transductive=True``; its local cross-validation
-    (``validation_type = "local_cv"``), grouped NNv and Gaussian-process
-    local models are not offered; where resemble stops on a neighbourhood
+    alone unless ``transductive=True``; its grouped validation and
+    Gaussian-process local models are not offered; its local
+    cross-validation draws other random splits, and the NNv of a locally
+    tuned model uses the fixed components; where resemble stops on a neighbourhood
     smaller than the PLS components, the components are clipped to the
     smallest neighbourhood of the batch.
 
@@ -233,8 +248,11 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         "pls_algorithm": [StrOptions({"pls", "mpls"})],
         "local_scale": ["boolean"],
         "clip_predictions": ["boolean"],
+        "local_cv": ["boolean"],
+        "local_cv_number": [Interval(Integral, 1, None, closed="left")],
+        "local_cv_p": [Interval(Real, 0, 1, closed="neither")],
         "transductive": ["boolean"],
-        "selection": [StrOptions({"library", "nnv"})],
+        "selection": [StrOptions({"library", "nnv", "local_cv"})],
         "spike": ["boolean"],
         "local_domain": "no_validation",
         "n_jobs": [Integral, None],
@@ -261,6 +279,9 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         pls_algorithm="pls",
         local_scale=False,
         clip_predictions=False,
+        local_cv=False,
+        local_cv_number=10,
+        local_cv_p=0.75,
         transductive=False,
         selection="library",
         spike=False,
@@ -285,6 +306,9 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self.pls_algorithm = pls_algorithm
         self.local_scale = local_scale
         self.clip_predictions = clip_predictions
+        self.local_cv = local_cv
+        self.local_cv_number = local_cv_number
+        self.local_cv_p = local_cv_p
         self.transductive = transductive
         self.selection = selection
         self.spike = spike
@@ -369,7 +393,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
 
         candidates = self._candidates_array()
         self.validation_rmse_ = None
-        if candidates.size == 1 or self.selection == "nnv":
+        if candidates.size == 1 or self.selection != "library":
             chosen = np.full(Y.shape[1], candidates[0] if candidates.size == 1 else np.nan)
         else:
             chosen = self._choose(X, Y, candidates)
@@ -432,30 +456,22 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             )
         self._components = (int(comps[0]), int(comps[1]))
         self._by_threshold = self.diss_threshold is not None
+        if self.selection == "local_cv" and not self.local_cv:
+            raise ValueError("selection='local_cv' needs local_cv=True.")
+        # The local splits are drawn from this seed, fixed at fit.
+        self._seed = (int(check_random_state(self.random_state).randint(2**31 - 1))
+                      if self.local_cv else 0)
 
     def _candidates_array(self):
-        if self._by_threshold:
-            cand = np.atleast_1d(np.asarray(self.diss_threshold, dtype=float))
-            if cand.ndim != 1 or cand.size == 0 or not np.all(cand > 0):
-                raise ValueError(
-                    "diss_threshold must be a positive number or a list of them, got "
-                    f"{self.diss_threshold!r}."
-                )
-            return np.sort(np.unique(cand))
-        cand = np.atleast_1d(np.asarray(self.n_neighbors))
-        if cand.ndim != 1 or cand.size == 0 or not np.issubdtype(
-            cand.dtype, np.integer
-        ) or (cand < 2).any():
-            raise ValueError(
-                f"n_neighbors must be an int >= 2 or a list of them, got {self.n_neighbors!r}."
-            )
-        return np.sort(np.unique(cand))
+        return candidate_array(self.n_neighbors, self.diss_threshold)
 
     def _settings(self):
         return LocalSettings(
             model=self.local_model, components=self._components,
             modified=self.pls_algorithm == "mpls", scale=self.local_scale,
             clip=self.clip_predictions, diss_usage=self.diss_usage,
+            local_cv=(self.local_cv_number, self.local_cv_p) if self.local_cv else None,
+            seed=self._seed,
         )
 
     def _k_bounds(self, j):
@@ -514,7 +530,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         columns = []
         for j in range(self.library_y_.shape[1]):
             chosen = (self.diss_threshold_ if self._by_threshold else self.n_neighbors_)[j]
-            if np.isnan(chosen):  # selection="nnv" among several candidates
+            if np.isnan(chosen):  # chosen on the queries (nnv, local_cv)
                 table = self._validate_target(X, j)
                 columns.append(table["predictions"][:, table["best"]])
             else:
@@ -560,30 +576,19 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 ok = ~np.isnan(Y[:, j])
                 err = table["predictions"][ok] - Y[ok, j][:, None]
                 table["rmse"] = np.sqrt(np.mean(err**2, axis=0))
-                table["r2"] = np.array([_r2(p, Y[ok, j]) for p in table["predictions"][ok].T])
+                table["r2"] = np.array([squared_correlation(p, Y[ok, j]) for p in table["predictions"][ok].T])
             tables.append(table)
         return tables[0] if self._single_output else tables
 
     def _validate_target(self, X, j):
-        candidates = self._candidates_array()
         if X.shape[0] < 3:
             raise ValueError(
                 "Nearest-neighbour validation needs at least 3 queries, got "
                 f"{X.shape[0]}: predict more spectra at once, or use selection='library'."
             )
-        pred, nn_pred, nn_true, bounded = self._run(X, j, candidates, nnv=True)
-        err = nn_pred - nn_true
-        rmse = np.sqrt(np.mean(err**2, axis=0))
-        spread = np.ptp(nn_true[:, 0])
-        return {
-            "candidates": candidates,
-            "nnv_rmse": rmse,
-            "nnv_st_rmse": rmse / spread if spread > 0 else np.full_like(rmse, np.nan),
-            "nnv_r2": np.array([_r2(p, nn_true[:, 0]) for p in nn_pred.T]),
-            "p_bounded": bounded.mean(axis=0),
-            "predictions": pred,
-            "best": int(np.argmin(rmse)),
-        }
+        candidates = self._candidates_array()
+        out = self._run(X, j, candidates, nnv=True)
+        return validation_table(candidates, *out, by=self.selection)
 
     def _check_queries(self, X):
         check_is_fitted(self)
@@ -591,9 +596,3 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         check_magnitude(X, type(self).__name__)
         return X
 
-
-def _r2(a, b):
-    """Squared correlation, as resemble reports it (NaN for a constant)."""
-    if np.std(a) == 0 or np.std(b) == 0:
-        return np.nan
-    return float(np.corrcoef(a, b)[0, 1] ** 2)

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed
 
+from ._local_cv import local_cv_predict
 from ._local_fit import local_predict
 
-__all__ = ["LocalSettings", "neighbourhood_predictions"]
+__all__ = [
+    "LocalSettings", "candidate_array", "neighbourhood_predictions", "validation_table",
+]
 
 # Float64 elements of one stacked batch of neighbourhoods (queries x
 # neighbours x predictors): 8 MB, bounded whatever the number of queries and
@@ -35,6 +38,8 @@ class LocalSettings:
     scale: bool
     clip: bool  # range_prediction_limits
     diss_usage: str  # "none", "weights" or "predictors"
+    local_cv: tuple = None  # (number, p) of resemble's local_cv, tuning components
+    seed: int = 0
 
 
 def neighbourhood_predictions(
@@ -73,6 +78,8 @@ def neighbourhood_predictions(
         left out of the neighbourhood (``nnv=True``).
     bounded : ndarray of bool of shape (m, n_candidates)
         Threshold neighbourhoods whose size was reset to ``k_min``/``k_max``.
+    local_rmse : ndarray of shape (m, n_candidates), or None
+        Local cross-validation RMSE of every neighbourhood (``local_cv``).
     """
     rows, Zr, diss = search
     n_search = rows.size - (exclude is not None)
@@ -113,7 +120,9 @@ def neighbourhood_predictions(
         out = np.empty((stop - start, len(candidates)))
         out_nnv = np.empty_like(out) if nnv else None
         out_true = np.empty_like(out) if nnv else None
+        out_cv = np.empty_like(out) if settings.local_cv else None
         bounded = np.zeros(out.shape, bool)
+        rng = np.random.default_rng([settings.seed, start])
         for c, cand in enumerate(candidates):
             if by_threshold:
                 count = np.sum(d_nbr[:, :k_top] < cand, axis=1)
@@ -128,23 +137,22 @@ def neighbourhood_predictions(
                 if exclude is not None:
                     mask[:, k_top:] &= ~own_spk
             preds = _fit_block(Xq[start:stop], idx, d_nbr, mask, library_X, library_y,
-                               settings, diss, nnv)
+                               settings, diss, nnv, rng)
             out[:, c] = preds[0]
+            if settings.local_cv:
+                out_cv[:, c] = preds[-1]
             if nnv:
                 out_nnv[:, c], out_true[:, c] = preds[1], preds[2]
-        return out, out_nnv, out_true, bounded
+        return out, out_nnv, out_true, bounded, out_cv
 
     starts = range(0, Xq.shape[0], batch)
     blocks = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(run)(s) for s in starts)
-    pred = np.concatenate([b[0] for b in blocks], axis=0)
-    bounded = np.concatenate([b[3] for b in blocks], axis=0)
-    if not nnv:
-        return pred, None, None, bounded
-    return (pred, np.concatenate([b[1] for b in blocks], axis=0),
-            np.concatenate([b[2] for b in blocks], axis=0), bounded)
+    stacked = [None if blocks[0][i] is None else np.concatenate([b[i] for b in blocks], axis=0)
+               for i in range(5)]
+    return tuple(stacked)
 
 
-def _fit_block(Xq, idx, d_nbr, mask, library_X, library_y, settings, diss, nnv):
+def _fit_block(Xq, idx, d_nbr, mask, library_X, library_y, settings, diss, nnv, rng):
     """Local predictions for one batch of queries and one candidate."""
     Xn = library_X[idx]
     yn = library_y[idx]
@@ -176,9 +184,15 @@ def _fit_block(Xq, idx, d_nbr, mask, library_X, library_y, settings, diss, nnv):
         Xfit, yfit = Xn * weight[:, :, None], yn * weight
     kw = dict(model=settings.model, scale=settings.scale, modified=settings.modified,
               clip=settings.clip)
-    pred = local_predict(Xfit, yfit, xq, comps, mask=mask, **kw)[:, 0]
+    extra = ()
+    if settings.local_cv:
+        pred, cv_rmse = local_cv_predict(Xfit, yfit, xq, comps, mask=mask, number=settings.local_cv[0],
+                                         p=settings.local_cv[1], rng=rng, **kw)
+        extra = (cv_rmse,)
+    else:
+        pred = local_predict(Xfit, yfit, xq, comps, mask=mask, **kw)[:, 0]
     if not nnv:
-        return (pred,)
+        return (pred,) + extra
     # NNv: the nearest neighbour (first column) left out and predicted by the
     # model of the others, unweighted, as resemble does.
     mask_nn = mask.copy()
@@ -188,4 +202,50 @@ def _fit_block(Xq, idx, d_nbr, mask, library_X, library_y, settings, diss, nnv):
     nn_pred = local_predict(Xn, yn, Xn[:, :1, :], comps_nn, mask=mask_nn, **kw)[:, 0]
     if settings.diss_usage == "weights":
         nn_pred = nn_pred / weight[:, 0]
-    return pred, nn_pred, yn[:, 0]
+    return (pred, nn_pred, yn[:, 0]) + extra
+
+
+def validation_table(candidates, pred, nn_pred, nn_true, bounded, local_rmse, by):
+    """resemble's validation summary of every candidate (see ``validate``)."""
+    err = nn_pred - nn_true
+    rmse = np.sqrt(np.mean(err**2, axis=0))
+    spread = np.ptp(nn_true[:, 0])
+    table = {
+        "candidates": candidates,
+        "nnv_rmse": rmse,
+        "nnv_st_rmse": rmse / spread if spread > 0 else np.full_like(rmse, np.nan),
+        "nnv_r2": np.array([squared_correlation(p, nn_true[:, 0]) for p in nn_pred.T]),
+        "p_bounded": bounded.mean(axis=0),
+        "predictions": pred,
+    }
+    if local_rmse is not None:
+        table["local_cv_rmse"] = local_rmse.mean(axis=0)
+    table["best"] = int(np.argmin(table["local_cv_rmse" if by == "local_cv" else "nnv_rmse"]))
+    return table
+
+
+def squared_correlation(a, b):
+    """Squared correlation, as resemble reports it (NaN for a constant)."""
+    if np.std(a) == 0 or np.std(b) == 0:
+        return np.nan
+    return float(np.corrcoef(a, b)[0, 1] ** 2)
+
+
+def candidate_array(n_neighbors, diss_threshold):
+    """The sorted candidate sizes or thresholds, checked."""
+    if diss_threshold is not None:
+        cand = np.atleast_1d(np.asarray(diss_threshold, dtype=float))
+        if cand.ndim != 1 or cand.size == 0 or not np.all(cand > 0):
+            raise ValueError(
+                "diss_threshold must be a positive number or a list of them, got "
+                f"{diss_threshold!r}."
+            )
+        return np.sort(np.unique(cand))
+    cand = np.atleast_1d(np.asarray(n_neighbors))
+    if cand.ndim != 1 or cand.size == 0 or not np.issubdtype(
+        cand.dtype, np.integer
+    ) or (cand < 2).any():
+        raise ValueError(
+            f"n_neighbors must be an int >= 2 or a list of them, got {n_neighbors!r}."
+        )
+    return np.sort(np.unique(cand))
