@@ -134,7 +134,8 @@ def _build_parser():
     _add_overwrite(p, "replace an earlier report in --out (its files only)")
     _add_run_options(p)
     p.add_argument("--n-jobs", type=int, default=None,
-                   help="domains run in parallel (joblib; -1: all cores)")
+                   help="domains run in parallel (joblib; -1: all cores; default: one "
+                        "process per target domain, at most one per CPU core)")
     p.set_defaults(run=_localise)
 
     p = sub.add_parser(
@@ -146,8 +147,12 @@ def _build_parser():
     _add_data_options(p)
     p.add_argument("--exclude-domains", nargs="+", metavar="DOMAIN", default=(),
                    help="domains left out of training (e.g. the one you will localise to)")
-    p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: 60, --full 200)")
+    p.add_argument("--epochs", type=_positive_int,
+                   help="maximum epochs (default: 150, --full 200)")
     p.add_argument("--full", action="store_true", help="study-size network")
+    p.add_argument("--grid-step", type=_positive_float, metavar="STEP",
+                   help="finest step of the model's wavelength grid, in the library's unit "
+                        "(default: 5 nm, 4 cm-1; the library's own step where coarser)")
     p.add_argument("--out", default="global.soilspec", help="model file (default: global.soilspec)")
     _add_overwrite(p)
     _add_run_options(p)
@@ -183,6 +188,9 @@ def _build_parser():
                    help="--plain: layers kept fixed: features, shared, none, or a number of "
                         "convolution blocks (default: features)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the model's)")
+    p.add_argument("--n-jobs", type=int, default=-1,
+                   help="candidates of the localised model fitted in parallel (joblib; "
+                        "default: -1, all cores)")
     p.add_argument("--out", default=None,
                    help="model file (default: local.joblib, with --plain local.soilspec)")
     _add_overwrite(p)
@@ -289,6 +297,16 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -319,10 +337,13 @@ def _localise(args):
     domains = args.domains
     if domains is None and args.data in DEFAULT_LIMESODA_DOMAINS:
         domains = list(DEFAULT_LIMESODA_DOMAINS[args.data])
+    n_jobs = args.n_jobs
+    if n_jobs is None:
+        n_jobs = _domain_jobs(library, domains, args.min_domain_size)
     experiment = LocalisationExperiment(
         models=models, target_domains=domains, test_size=args.test_size,
         n_repeats=args.repeats, split=args.split, min_domain_size=args.min_domain_size,
-        n_jobs=args.n_jobs, random_state=args.seed, verbose=_verbosity(args),
+        n_jobs=n_jobs, random_state=args.seed, verbose=_verbosity(args),
     )
     result = experiment.run(library)
     report = replace_report(args.out, result.write_report)
@@ -330,6 +351,25 @@ def _localise(args):
         print(result.summary())
         print(f"Report: {report}")
     return 0
+
+
+def _domain_jobs(library, domains, min_domain_size):
+    """Processes for the domains: one per target domain, at most one per core.
+
+    A domain is the experiment's unit of work, and its models (small
+    networks on a few hundred spectra, Gaussian processes whose cost is
+    Python's) keep one core busy each far better than two threads share one
+    model: on two cores two domains side by side take about half the time of
+    one process with two torch threads. joblib gives each worker
+    ``cores // n_jobs`` threads, so no core is oversubscribed.
+    """
+    import joblib
+    import pandas as pd
+
+    if domains is None:
+        counts = pd.Series(library.groups).value_counts()
+        domains = counts.index[counts >= min_domain_size]
+    return max(1, min(len(domains), joblib.cpu_count()))
 
 
 def _save(model, path, **meta):
@@ -360,7 +400,9 @@ def _train_global(args):
         print(f"Training the global model on {library!r}", flush=True)
     # The recommended source: resampler, SG derivative, a network standardised
     # per domain when the library has domains (pooled with one).
-    model = train_source_model(library, fast=not args.full, max_epochs=args.epochs,
+    step = "auto" if args.grid_step is None else args.grid_step
+    model = train_source_model(library, min_step=step, fast=not args.full,
+                               max_epochs=args.epochs,
                                device=args.device, random_state=args.seed,
                                verbose=int(args.verbose))
     path = _save(model, args.out, unit=library.unit, measurement=library.measurement,
@@ -450,7 +492,7 @@ def _localise_model(args, source, local):
     fine_tune = {"device": args.device} if args.epochs is None else {
         "device": args.device, "max_epochs": args.epochs}
     model = LocalisedRegressor(source, library=library, fine_tune=fine_tune,
-                               random_state=args.seed).fit(frame.X, frame.Y)
+                               random_state=args.seed, n_jobs=args.n_jobs).fit(frame.X, frame.Y)
     with atomic_write(args.out, "wb") as f:
         joblib.dump(model, f)
     if not args.quiet:

@@ -176,3 +176,31 @@ def test_fine_tune_makes_the_localised_model_and_predict_gives_intervals(files, 
     table = pd.read_csv(pred)
     assert {"OC", "OC_lower_90", "OC_upper_90"} <= set(table.columns)
     assert (table["OC_lower_90"] <= table["OC"]).all() and (table["OC"] <= table["OC_upper_90"]).all()
+
+
+@pytest.mark.parametrize("cores, domains, expected", [(2, None, 2), (2, ["a"], 1),
+                                                       (8, ["a", "b", "c"], 3), (1, None, 1)])
+def test_localise_runs_one_process_per_domain_up_to_the_cores(monkeypatch, cores, domains,
+                                                              expected):
+    import joblib
+
+    from sklearn_soilspec.datasets import SpectralLibrary
+
+    monkeypatch.setattr(joblib, "cpu_count", lambda *a, **k: cores)
+    X = np.zeros((50, 4))
+    lib = SpectralLibrary(X=X, Y=X[:, :1], groups=np.repeat(["a", "b", "c"], [20, 20, 10]),
+                          wavelengths=np.arange(4.0), target_names=["OC"])
+    # Only domains large enough to be target domains count.
+    assert cli._domain_jobs(lib, domains, min_domain_size=20) == expected
+
+
+def test_train_global_grid_step(files, tmp_path, capsys):
+    model = tmp_path / "coarse.soilspec"
+    code, io = _run(["train-global", "--data", "csv", "--path", files["library"],
+                     "--group-column", "site", "--id-column", "id", "--epochs", "1",
+                     "--grid-step", "20", "--out", model, "--quiet"], capsys)
+    assert code == 0, io.err
+    grid = load_model(model).named_steps["resample"].target_wavelengths_
+    assert np.diff(grid).min() >= 20 - 1e-9
+    code, io = _run(["train-global", "--grid-step", "0"], capsys)
+    assert code == 2 and "--grid-step: expected a positive number" in io.err
