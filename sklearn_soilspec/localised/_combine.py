@@ -1,9 +1,12 @@
 """Out-of-fold predictions, the per-property choice of weights, and conformal quantiles."""
 
 import math
+import warnings
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 from scipy.optimize import nnls
+from sklearn.base import clone
 from sklearn.model_selection import KFold
 
 from ..ensemble import cross_fit
@@ -27,14 +30,98 @@ def folds(n, cv, random_state):
         np.arange(n))]
 
 
-def cross_fit_members(estimators, X, Y, splits):
+# Members in order of their usual cost (LimeSoDa vis-NIR, ~100 local rows, a
+# ~1,100-spectrum library): the fine-tuning runs and the Gaussian processes'
+# hyper-parameter searches take most of the time, so they are dispatched
+# first and the cheap members fill the gaps of the other workers.
+_COST_ORDER = ("fine_tuned", "gpr_d2", "gpr", "spiked_plsr", "mbl", "plsr",
+               "source_corrected", "source", "mean")
+
+
+def cross_fit_members(estimators, X, Y, splits, n_jobs=None):
     """``(predictions, fold_models, failures)`` of the members over ``splits``.
 
     :func:`sklearn_soilspec.ensemble.cross_fit`: a fold fit that fails
     leaves NaN in its rows and is reported with a ``FitFailedWarning``.
+    With ``n_jobs``, one joblib task per member (all its folds): the
+    members are independent and seed themselves, so the results are those
+    of the sequential run; the warnings of the workers are raised again
+    here and the fitted members share the source and library again.
     """
-    res = cross_fit(estimators, X, Y, cv=splits)
-    return res.predictions_, res.fold_models, res.failures
+    if effective_n_jobs(n_jobs) == 1 or len(estimators) < 2:
+        res = cross_fit(estimators, X, Y, cv=splits)
+        return res.predictions_, res.fold_models, res.failures
+    rank = {name: i for i, name in enumerate(_COST_ORDER)}
+    order = sorted(range(len(estimators)),
+                   key=lambda i: rank.get(estimators[i][0], len(rank)))
+    done = Parallel(n_jobs=n_jobs, prefer="processes")(
+        delayed(_cross_fit_one)(*estimators[i], X, Y, splits) for i in order)
+    P = np.empty((len(estimators),) + done[0][0].shape)
+    fold_models, failures = {}, {}
+    for i, (pred, models, failed, caught) in zip(order, done):
+        name, member = estimators[i]
+        _rewarn(caught)
+        P[i] = pred
+        fold_models[name] = [reshare(m, member) for m in models]
+        failures[name] = failed
+    names = [name for name, _ in estimators]
+    return P, {n: fold_models[n] for n in names}, {n: failures[n] for n in names}
+
+
+def refit_members(members, X, Y, n_jobs=None):
+    """Each of ``members`` (name -> unfitted member) cloned and fitted on all rows."""
+    names = list(members)
+    if effective_n_jobs(n_jobs) == 1 or len(names) < 2:
+        return {name: clone(members[name]).fit(X, Y) for name in names}
+    done = Parallel(n_jobs=n_jobs, prefer="processes")(
+        delayed(_fit_one)(clone(members[name]), X, Y) for name in names)
+    out = {}
+    for name, (fitted, caught) in zip(names, done):
+        _rewarn(caught)
+        out[name] = reshare(fitted, members[name])
+    return out
+
+
+def reshare(fitted, member):
+    """Point a member that came back from a worker at the caller's source and library.
+
+    A worker gets and returns copies; a member's ``_shared`` parameters (the
+    source model's view, the library) and the warm start of its fine-tuned
+    networks are the caller's objects again, so that a fitted model holds
+    one source and one library, as it does after a sequential fit.
+    """
+    if fitted is member:
+        return fitted
+    for attr in getattr(type(member), "_shared", ()):
+        setattr(fitted, attr, getattr(member, attr))
+    view = getattr(member, "view", None)
+    final = getattr(view, "final", None)
+    for est in getattr(fitted, "estimators_", None) or ():
+        if final is not None and getattr(est, "warm_start_from", None) is not None:
+            est.warm_start_from = final
+    return fitted
+
+
+def _cross_fit_one(name, member, X, Y, splits):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = cross_fit([(name, member)], X, Y, cv=splits)
+    return (res.predictions_[0], res.fold_models[name], res.failures[name],
+            [(w.category, str(w.message)) for w in caught])
+
+
+def _fit_one(member, X, Y):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = member.fit(X, Y)
+    return fitted, [(w.category, str(w.message)) for w in caught]
+
+
+def _rewarn(caught):
+    # The caller's filters decide (a worker records every warning): shown
+    # once, ignored or raised as they would be in a sequential fit.
+    for category, message in caught:
+        warnings.warn(message, category, stacklevel=4)
 
 
 def option_grid(P, y, eligible, names, n, margin):
