@@ -122,7 +122,7 @@ def plain_transfer(source, seed):
     return net
 
 
-def run_fold(lib, fold_of, local_domains, fold, args, rows, log):
+def run_fold(lib, fold_of, local_domains, fold, args, rows, log, save):
     groups = np.asarray(lib.groups)
     names = list(lib.Y.columns)
     glob_rows = np.flatnonzero(fold_of != fold)
@@ -190,6 +190,7 @@ def run_fold(lib, fold_of, local_domains, fold, args, rows, log):
         log(f"  {dom}: n_train {int(tr.sum())}, "
             + ", ".join(f"{m} {secs[m]:.0f} s" for m in MODELS)
             + f"; fine-tuned epochs {member.choice_}")
+        save()
 
 
 def counts(cell):
@@ -273,12 +274,15 @@ def main(argv=None):
     def log(msg):
         print(msg, flush=True)
 
-    for fold in folds:
-        run_fold(lib, fold_of, local, fold, args, rows, log)
+    def save():
+        # After every local domain, so that an interrupted run keeps what it did.
         df = pd.DataFrame(rows)
         df.to_csv(out / f"study_setting_{args.case}.csv", index=False)
         (out / f"study_setting_{args.case}.md").write_text(
             report(df, args, time.time() - t0, args.case, sorted(df.fold.unique().tolist())))
+
+    for fold in folds:
+        run_fold(lib, fold_of, local, fold, args, rows, log, save)
     print((out / f"study_setting_{args.case}.md").read_text())
 
 
