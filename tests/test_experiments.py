@@ -423,6 +423,27 @@ def test_cache_global_with_parallel_domains():
     pd.testing.assert_frame_equal(first.scores_pooled, again.scores_pooled)
 
 
+def test_parallel_run_fits_every_global_model_once_per_domain():
+    import joblib
+
+    models = {"glob": ModelSpec(RecordingRegressor(), "global", missing_targets="native"),
+              "glob2": ModelSpec(RecordingRegressor(), "global", missing_targets="native"),
+              "tr": ModelSpec(RecordingRegressor(), "transfer", source="glob",
+                              missing_targets="native")}
+    FITS.clear()
+    one = LocalisationExperiment(models=models, n_repeats=2, verbose=0).run(_toy_library())
+    sequential = list(FITS)
+    FITS.clear()
+    # Threads, so that the fits are recorded here: the global models are
+    # tasks of their own before the domains, each fitted once per domain.
+    with joblib.parallel_backend("threading"):
+        two = LocalisationExperiment(models=models, n_repeats=2, n_jobs=2,
+                                     verbose=0).run(_toy_library())
+    n_global = sum(f["source"] is None and f["n"] == 60 for f in FITS)
+    assert n_global == 3 * 2 and len(FITS) == len(sequential) == 3 * (2 + 2)
+    pd.testing.assert_frame_equal(one.predictions, two.predictions, check_dtype=False)
+
+
 def test_one_fold_id_is_a_held_out_test_set():
     lib = _toy_library()
     folds = np.full(lib.n_samples, np.nan)

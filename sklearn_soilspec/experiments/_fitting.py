@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from ._per_target import PerTargetRegressor
 from ._spec import param_ending, requests_groups, source_parameter, with_verbosity
 
-__all__ = ["count_fits", "run_domain"]
+__all__ = ["count_fits", "fit_global", "run_domain"]
 
 
 def count_fits(specs, n_repeats, fitted_global=None):
@@ -19,6 +19,29 @@ def count_fits(specs, n_repeats, fitted_global=None):
     n_global = sum(s.training == "global" and name not in fitted_global
                    for name, s in specs.items())
     return n_global + n_repeats * sum(s.training != "global" for s in specs.values())
+
+
+def fit_global(library, domain, name, spec, verbose, tag="", progress=None):
+    """Fit one global model of a target domain on every other domain.
+
+    The unit of parallel work before the domains: a domain's global models
+    do not depend on each other, and two global networks are most of a
+    domain's time, so fitting them as tasks of their own keeps every worker
+    busy where whole domains would leave one idle (three domains on two
+    cores).
+    """
+    t0 = time.perf_counter()
+    global_ = library.subset(np.asarray(library.groups != domain))
+    Yg = global_.Y.reset_index(drop=True).astype(np.float64)
+    est = _prepare(spec, verbose)
+    _started(progress, domain, name)
+    est = _fit(est, global_.X, Yg, name, domain, groups=np.asarray(global_.groups))
+    _done(progress)
+    if verbose >= 2 or (verbose and (progress is None or not progress.live)):
+        say = progress.write if progress is not None else _print
+        say(f"{tag} domain {domain!r}: global model {name!r} fitted in "
+            f"{time.perf_counter() - t0:.1f} s")
+    return est
 
 
 def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=None,

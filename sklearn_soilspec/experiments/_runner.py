@@ -13,7 +13,7 @@ from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._fitting import count_fits, run_domain
+from ._fitting import count_fits, fit_global, run_domain
 from ._progress import FitProgress
 from ._result import ExperimentResult
 from ._spec import as_spec
@@ -266,7 +266,21 @@ class LocalisationExperiment(BaseEstimator):
         with progress.relay() as reporter:
             # Workers on this machine report every fit to the bar as it
             # happens; elsewhere (dask) the bar advances by whole domains.
-            tasks = [delayed(run_domain)(**kwargs(i, d), progress=reporter)
+            # First every global model of every domain, one task each (they
+            # are most of the time, and three domains would keep only two of
+            # three workers busy to the end); then the domains, from them.
+            todo = [(i, d, name) for i, d in enumerate(domains) for name, spec in specs.items()
+                    if spec.training == "global" and name not in (cached.get(d) or {})]
+            fitted = {d: dict(cached.get(d) or {}) for d in domains}
+            if todo:
+                models = Parallel(n_jobs=self.n_jobs)(
+                    delayed(fit_global)(library, d, name, specs[name], int(self.verbose),
+                                        f"[{i + 1}/{len(domains)}]", reporter)
+                    for i, d, name in todo)
+                for (_, d, name), est in zip(todo, models):
+                    fitted[d][name] = est
+            tasks = [delayed(run_domain)(**{**kwargs(i, d), "fitted_global": fitted[d]},
+                                         progress=reporter)
                      for i, d in enumerate(domains)]
             try:
                 # A generator, so that the bar advances as each domain comes back.
