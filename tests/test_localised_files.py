@@ -110,8 +110,8 @@ def test_a_blend_round_trips(split, pls_source, tmp_path):
     _same(model, load_model(save_model(model, tmp_path / "local.soilspec")), split[0].X[30:])
 
 
-def test_a_loaded_model_refits_like_the_original(split, cnn_source, tmp_path):
-    model = _fit(cnn_source, split, ["source_corrected", "plsr"])
+def test_a_loaded_model_refits_like_the_original(split, pls_source, tmp_path):
+    model = _fit(pls_source, split, ["source_corrected", "plsr"])
     loaded = load_model(save_model(model, tmp_path / "local.soilspec"))
     local = split[0]
     again = clone(loaded).fit(local.X[:30], local.Y[:30])
