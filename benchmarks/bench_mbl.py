@@ -56,7 +56,8 @@ def timed(fn):
 
 
 # ---------------------------------------------------------------- NIRsoil
-_DEFAULT_NIRSOIL = Path(__file__).resolve().parents[1] / "tests" / "data" / "nirsoil" / "NIRsoil.csv.xz"
+_DEFAULT_NIRSOIL = (Path(__file__).resolve().parents[1] / "tests" / "data" / "nirsoil"
+                    / "NIRsoil.csv.xz")
 
 # The settings of resemble's vignette (vignettes/af-classical-mbl.qmd) in this
 # estimator's terms, and what the rendered vignette prints for each: NNv RMSE
@@ -182,7 +183,8 @@ def run_nirsoil(path, cases, n_jobs=1, inductive=False, defaults=True):
             print(f"  NNv R2 ours      {_fmt(table['nnv_r2'])}"
                   + (f"  published {_fmt(pub['nnv_r2'])}" if "nnv_r2" in pub else ""))
             print(f"  test RMSE ours   {_fmt(table['rmse'], 4)}")
-            print(f"  chosen by NNv: {table['candidates'][best]}: test RMSE {table['rmse'][best]:.4f} "
+            print(f"  chosen by NNv: {table['candidates'][best]}: "
+                  f"test RMSE {table['rmse'][best]:.4f} "
                   f"(published {pub['rmse']:.4f}), R2 {table['r2'][best]:.4f} "
                   f"(published {pub['r2']:.4f}); wall {wall:.1f} s")
             name = name + (" (inductive)" if inductive else "")

@@ -72,7 +72,8 @@ def local_cv_predict(X, y, xq, components, *, model, mask, scale, modified, clip
             if weights is None:
                 pred = y_cv[:, :, a - 1]
             else:
-                wab = w[:, a - 1 : b] / (weights[:, b - 1] - (weights[:, a - 2] if a > 1 else 0))[:, None]
+                total = weights[:, b - 1] - (weights[:, a - 2] if a > 1 else 0)
+                wab = w[:, a - 1 : b] / total[:, None]
                 pred = np.einsum("ma,mka->mk", wab, y_cv[:, :, a - 1 : b])
             err[:, s] = np.sqrt(np.sum(np.where(held, (pred - y) ** 2, 0.0), axis=1)
                                 / held.sum(axis=1))
@@ -90,5 +91,6 @@ def local_cv_predict(X, y, xq, components, *, model, mask, scale, modified, clip
             wab = w[rows, a - 1 : b]
             out[rows] = np.sum(wab * y_full[rows, a - 1 : b], axis=1) / wab.sum(axis=1)
     if clip:
-        out = np.clip(out, np.where(mask, y, np.inf).min(axis=1), np.where(mask, y, -np.inf).max(axis=1))
+        out = np.clip(out, np.where(mask, y, np.inf).min(axis=1),
+                      np.where(mask, y, -np.inf).max(axis=1))
     return out, rmse[np.arange(X.shape[0]), best]

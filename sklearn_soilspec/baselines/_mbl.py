@@ -557,9 +557,11 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             of the nearest neighbours' values) and ``nnv_r2`` of the
             nearest-neighbour validation; ``p_bounded``, the share of
             threshold neighbourhoods reset to ``k_min``/``k_max``;
-            ``predictions`` of shape (n_samples, n_candidates); ``best``, the
-            index of the lowest NNv RMSE; with ``y``, ``rmse`` and ``r2`` of
-            the predictions.
+            ``predictions`` of shape (n_samples, n_candidates); with
+            ``local_cv=True``, ``local_cv_rmse``, the mean local
+            cross-validation RMSE; ``best``, the index of the lowest NNv RMSE
+            (local CV RMSE for ``selection="local_cv"``); with ``y``, ``rmse``
+            and ``r2`` of the predictions.
         """
         X = self._check_queries(X)
         Y = None
@@ -574,9 +576,9 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             table = self._validate_target(X, j)
             if Y is not None:
                 ok = ~np.isnan(Y[:, j])
-                err = table["predictions"][ok] - Y[ok, j][:, None]
-                table["rmse"] = np.sqrt(np.mean(err**2, axis=0))
-                table["r2"] = np.array([squared_correlation(p, Y[ok, j]) for p in table["predictions"][ok].T])
+                pred = table["predictions"][ok]
+                table["rmse"] = np.sqrt(np.mean((pred - Y[ok, j][:, None]) ** 2, axis=0))
+                table["r2"] = np.array([squared_correlation(p, Y[ok, j]) for p in pred.T])
             tables.append(table)
         return tables[0] if self._single_output else tables
 
@@ -595,4 +597,3 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         check_magnitude(X, type(self).__name__)
         return X
-

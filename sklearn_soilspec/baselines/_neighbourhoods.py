@@ -112,7 +112,8 @@ def neighbourhood_predictions(
         idx = rows[local_idx]
         if n_spiked:
             d_spk = diss.between(Zq[start:stop], spiked[1])
-            idx = np.concatenate([idx, np.broadcast_to(spiked[0], (stop - start, n_spiked))], axis=1)
+            spk = np.broadcast_to(spiked[0], (stop - start, n_spiked))
+            idx = np.concatenate([idx, spk], axis=1)
             d_nbr = np.concatenate([d_nbr, d_spk], axis=1)
             if exclude is not None:
                 # A spiked row validating the choice is not its own neighbour.
@@ -186,8 +187,9 @@ def _fit_block(Xq, idx, d_nbr, mask, library_X, library_y, settings, diss, nnv, 
               clip=settings.clip)
     extra = ()
     if settings.local_cv:
-        pred, cv_rmse = local_cv_predict(Xfit, yfit, xq, comps, mask=mask, number=settings.local_cv[0],
-                                         p=settings.local_cv[1], rng=rng, **kw)
+        number, share = settings.local_cv
+        pred, cv_rmse = local_cv_predict(Xfit, yfit, xq, comps, mask=mask, number=number,
+                                         p=share, rng=rng, **kw)
         extra = (cv_rmse,)
     else:
         pred = local_predict(Xfit, yfit, xq, comps, mask=mask, **kw)[:, 0]
