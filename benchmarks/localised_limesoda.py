@@ -486,6 +486,11 @@ def report_sizes(rows, args, wall):
         b = "" if better is None else int(better[(n, prop)])
         lines.append(f"| {n} | {prop} | {int(n_cells[(n, prop)])} | {b} | "
                      + " | ".join(f"{v:+.1f}" for v in r) + " |")
+    mean = cell.groupby(level=["size", "property"]).mean()
+    lines += ["", "## Mean RMSE, averaged over the sites (units of each property)", "",
+              "| n | property | " + " | ".join(cols) + " |", "|---:|---|" + "---:|" * len(cols)]
+    for (n, prop), r in mean.iterrows():
+        lines.append(f"| {n} | {prop} | " + " | ".join(f"{v:.3f}" for v in r) + " |")
     lines += ["", "## Mean seconds per fold fit (all properties), under the shared machine's load",
               "", "| n | " + " | ".join(c for c in cols if c in secs) + " |",
               "|---:|" + "---:|" * sum(c in secs for c in cols)]
