@@ -23,10 +23,12 @@ global
 inference
     Prediction spectra per second of both architectures on the library.
 lucas-predict
-    The default 1-D prediction path (``WavelengthResampler`` -> ``SavitzkyGolay``
-    first derivative -> ``SpectralCNNRegressor``) on the library, stage by stage,
-    beside a bare torch forward pass of the same module on the already
-    preprocessed spectra, for two grids (2 nm, 5 nm) and two network sizes.
+    Prediction through the pipeline ``make_source_model()`` builds by default
+    (``WavelengthResampler`` onto a grid 5 nm apart -> ``SavitzkyGolay`` first
+    derivative -> the fast ``SpectralCNNRegressor``), from the library as a
+    DataFrame with wavelength column names, stage by stage, beside a bare torch
+    forward pass of the same module on its own input in the same run; then the
+    same with the wider network and/or a 2 nm grid.
 
     python benchmarks/bench_scale.py                     # everything, full size (hours on 2 cores)
     python benchmarks/bench_scale.py --sections memory   # the memory table only
@@ -222,15 +224,16 @@ def section_inference(n, cfg, architectures=ARCHITECTURES):
               f"| {lo:,.0f} - {hi:,.0f} | {r['predict_spectra_per_s_train_batch']:,.0f} |")
 
 
-# The networks the prediction section compares: the estimator's default and the
-# one of default_models(fast=True), make_source_model(fast=True) and the CLI.
-PREDICT_NETWORKS = {
-    "default (16/32/64, 128, 100)": None,
-    "fast (8/16/32, 64, 32)": {"channels": (8, 16, 32), "shared_units": (64,), "head_units": 32},
+# The pipelines the prediction section compares, all built by make_source_model:
+# its default (a grid 5 nm apart at the finest, the fast network) and the wider
+# network and/or a 2 nm grid. make_source_model(min_step=None) keeps the
+# library's own 0.5 nm (4,200 points), ten times slower again: not timed here.
+PREDICT_PIPELINES = {
+    "the default pipeline": dict(),
+    "5 nm, wide network": dict(fast=False),
+    "2 nm, fast network": dict(min_step=2),
+    "2 nm, wide network": dict(min_step=2, fast=False),
 }
-# 2 nm is what the other sections use for the 1-D network; 5 nm is the grid of
-# load_limesoda_spectra and so of every accuracy figure.
-PREDICT_GRIDS = {"2 nm": (400, 2498, 2), "5 nm": (400, 2495, 5)}
 
 
 def load_average():
@@ -240,37 +243,35 @@ def load_average():
         return "?"
 
 
-def lucas_predict_row(lib, grid, module_params, cfg):
-    """Spectra/s of each stage of the fitted default path and of a bare forward pass."""
+def lucas_predict_row(X_frame, Y, make_kwargs, cfg):
+    """Spectra/s of each stage of a fitted make_source_model pipeline and of a bare forward pass."""
     import torch
-    from sklearn.pipeline import Pipeline
 
-    from sklearn_soilspec.neural import SpectralCNNRegressor
-    from sklearn_soilspec.preprocessing import SavitzkyGolay, WavelengthResampler
+    from sklearn_soilspec.localised import make_source_model
 
-    X, n = lib.X, lib.X.shape[0]
-    cnn = SpectralCNNRegressor(architecture="conv1d", module_params=module_params,
-                               batch_size=256, max_epochs=1, patience=None,
-                               validation_fraction=None, random_state=0, device=cfg["device"])
-    pipe = Pipeline([("resample", WavelengthResampler(target=grid, wavelengths=lib.wavelengths)),
-                     ("sg", SavitzkyGolay(window_length=11, polyorder=2, deriv=1)),
-                     ("cnn", cnn)])
+    n = X_frame.shape[0]
+    kwargs = dict(make_kwargs, device=cfg["device"])
+    if cfg["quick"]:
+        kwargs["module_params"] = QUICK_MODULES["conv1d"]
+    pipe = make_source_model(max_epochs=1, **kwargs)
     # Prediction speed does not depend on how well the network learned.
     fit_rows = min(n, 1000)
-    pipe.fit(X[:fit_rows], lib.Y[:fit_rows])
+    pipe.fit(X_frame.iloc[:fit_rows], Y.iloc[:fit_rows])
     resample, sg, net = pipe[0], pipe[1], pipe[-1]
-    X_r = resample.transform(X)
+    X_r = resample.transform(X_frame)
     X_s = sg.transform(X_r)
-    X_t = net._to_tensor(X_s)  # the bare pass starts from the network's own input
+    # The bare pass starts from the network's own input: the standardised
+    # float32 tensor of the preprocessed spectra.
+    X_t = net._to_tensor(net._validate_X(X_s, reset=False))
     module, rows = net.net_.module_.eval(), net._predict_rows()
 
     def bare():
         with torch.inference_mode():
             return torch.cat([module(X_t[i:i + rows]) for i in range(0, n, rows)])
 
-    stages = {"resample": lambda: resample.transform(X), "sg": lambda: sg.transform(X_r),
+    stages = {"resample": lambda: resample.transform(X_frame), "sg": lambda: sg.transform(X_r),
               "network (estimator)": lambda: net.predict(X_s), "bare torch": bare,
-              "pipeline": lambda: pipe.predict(X)}
+              "pipeline": lambda: pipe.predict(X_frame)}
     times = {k: [] for k in stages}
     for _ in range(cfg["repeats"]):  # stages take turns, so all see the same jitter
         for key, run in stages.items():
@@ -280,6 +281,10 @@ def lucas_predict_row(lib, grid, module_params, cfg):
     rates = {k: n / float(np.median(v)) for k, v in times.items()}
     rates["pipeline range"] = (n / max(times["pipeline"]), n / min(times["pipeline"]))
     rates["points"], rates["rows"] = X_r.shape[1], rows
+    step = np.abs(np.diff(resample.target_wavelengths_[:2]))[0]
+    rates["grid"] = f"{step:g} nm"
+    rates["network"] = ("quick (4/8, 16, 8)" if cfg["quick"] else "fast (8/16/32, 64, 32)"
+                        if kwargs.get("fast", True) else "wide (16/32/64, 128, 100)")
     return rates
 
 
@@ -287,24 +292,33 @@ def section_lucas_predict(n, cfg):
     import torch
 
     lib = library(n)
-    lib.X.flags.writeable = False
-    print(f"\n## Prediction of {n:,} spectra x {lib.X.shape[1]:,} points through the default "
-          f"1-D path, stage by stage (torch threads {torch.get_num_threads()}, median of "
-          f"{cfg['repeats']}, load average {load_average()} at the start)\n")
-    print("| grid | network | points | rows/batch | resample /s | SG /s | network (estimator) /s "
-          "| bare torch /s | pipeline /s | pipeline range |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    networks = dict(PREDICT_NETWORKS)
+    # What make_source_model's pipeline takes: spectra with their wavelengths
+    # as column names (its resampler has no wavelengths= of its own), as a
+    # user's library gives them (SpectralLibrary.as_frame, a CSV). pandas
+    # stores such a frame column-major.
+    frame = lib.as_frame()
+    X_frame, Y = frame.X, frame.Y
+    del lib
+    print(f"\n## Prediction of {n:,} spectra x {X_frame.shape[1]:,} points (a DataFrame, 0.5 nm) "
+          f"through make_source_model pipelines, stage by stage (torch threads "
+          f"{torch.get_num_threads()}, median of {cfg['repeats']}, load average "
+          f"{load_average()} at the start)\n")
+    print("`pipeline /s` is `pipe.predict(frame)`; `bare torch /s` is the same module on its own "
+          "input tensor (already resampled, differentiated, standardised), in the same run.\n")
+    print("| pipeline | grid | network | points | rows/batch | resample /s | SG /s "
+          "| network (estimator) /s | bare torch /s | pipeline /s | pipeline range |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    pipelines = PREDICT_PIPELINES
     if cfg["quick"]:
-        networks = {"quick (4/8)": QUICK_MODULES["conv1d"]}
-    for grid_name, grid in PREDICT_GRIDS.items():
-        for net_name, params in networks.items():
-            r = lucas_predict_row(lib, grid, params, cfg)
-            lo, hi = r["pipeline range"]
-            print(f"| {grid_name} | {net_name} | {r['points']:,} | {r['rows']} "
-                  f"| {r['resample']:,.0f} | {r['sg']:,.0f} | {r['network (estimator)']:,.0f} "
-                  f"| {r['bare torch']:,.0f} | **{r['pipeline']:,.0f}** | {lo:,.0f} - {hi:,.0f} |",
-                  flush=True)
+        pipelines = {"the default pipeline": PREDICT_PIPELINES["the default pipeline"]}
+    for name, make_kwargs in pipelines.items():
+        r = lucas_predict_row(X_frame, Y, make_kwargs, cfg)
+        lo, hi = r["pipeline range"]
+        label = f"**{name}**" if name == "the default pipeline" else name
+        print(f"| {label} | {r['grid']} | {r['network']} | {r['points']:,} | {r['rows']} "
+              f"| {r['resample']:,.0f} | {r['sg']:,.0f} | {r['network (estimator)']:,.0f} "
+              f"| {r['bare torch']:,.0f} | **{r['pipeline']:,.0f}** | {lo:,.0f} - {hi:,.0f} |",
+              flush=True)
     print(f"\nLoad average {load_average()} at the end.")
 
 

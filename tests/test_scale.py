@@ -12,9 +12,13 @@ import torch
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
+from dataclasses import replace
+
 from sklearn_soilspec.datasets import make_spectra
+from sklearn_soilspec.localised import make_source_model, train_source_model
 from sklearn_soilspec.neural import SpectralCNNRegressor
 from sklearn_soilspec.neural import _predict
+from sklearn_soilspec.neural._data import TensorRows
 from sklearn_soilspec.preprocessing import SNV, SavitzkyGolay, Spectrogram, WavelengthResampler
 
 torch.set_num_threads(1)
@@ -238,5 +242,86 @@ def test_bench_scale_lucas_predict_runs(capsys):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     bench.main(["--sections", "lucas-predict", "--quick", "--repeats", "1", "--threads", "1"])
-    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 5 nm")]
-    assert len(table) == 1 and table[0].count("|") == 11
+    table = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("| **the default pipeline** | 5 nm |")]
+    assert len(table) == 1 and table[0].count("|") == 12
+
+
+# -- the default global model's prediction path ------------------------------------
+
+
+def test_source_model_defaults_to_a_5_nm_grid_and_the_fast_network(lucas_like):
+    frame = lucas_like.as_frame()
+    X, Y = frame.X.iloc[:40], frame.Y.iloc[:40]
+    model = make_source_model(max_epochs=1, module_params=TINY_1D).fit(X, Y)
+    grid = model[0].target_wavelengths_
+    np.testing.assert_array_equal(grid, np.arange(400.0, 2496.0, 5.0))  # not 0.5 nm
+    assert model[-1].n_features_in_ == 420
+    assert make_source_model()[-1].module_params == {
+        "channels": (8, 16, 32), "shared_units": (64,), "head_units": 32}
+    assert make_source_model(fast=False)[-1].module_params is None
+    # The library's own step, and a given grid, on request.
+    native = make_source_model(min_step=None, max_epochs=1, module_params=TINY_1D).fit(X, Y)
+    np.testing.assert_array_equal(native[0].target_wavelengths_, LUCAS_AXIS)
+    given = make_source_model(grid=(500, 2400, 2), max_epochs=1, module_params=TINY_1D)
+    assert given[0].min_step is None
+    np.testing.assert_array_equal(given.fit(X, Y)[0].target_wavelengths_,
+                                  np.arange(500.0, 2401.0, 2.0))
+
+
+def test_source_model_keeps_mir_at_4_wavenumbers():
+    # A Bruker MIR axis (about 2 cm-1, descending) as a library in cm-1.
+    wn = np.linspace(3996.48, 499.82, 1715)
+    lib = replace(make_spectra(60, n_domains=2, wavelengths=wn, random_state=0), unit="cm-1")
+    model = train_source_model(lib, max_epochs=1, module_params=TINY_1D)
+    np.testing.assert_allclose(model[0].target_wavelengths_, np.arange(3996.0, 499.0, -4.0))
+    assert make_source_model(unit="cm-1")[0].min_step == 4.0
+
+
+@pytest.mark.parametrize("min_step, unit, match", [
+    (0, "nm", "min_step must be"), ("coarse", "nm", "min_step must be"),
+    (True, "nm", "min_step must be"), ("auto", "um", "unit must be"),
+])
+def test_bad_source_grid_settings_are_errors(min_step, unit, match):
+    with pytest.raises(ValueError, match=match):
+        make_source_model(min_step=min_step, unit=unit)
+
+
+@pytest.mark.parametrize("grid", [(400, 2495, 5), (400, 2498, 2), (400.25, 2499, 1.5),
+                                  (400.1, 2499.4, 0.7)])
+def test_column_major_spectra_resample_to_the_same_bits(lucas_like, grid):
+    # A DataFrame's values are column-major; they take another code path.
+    X = lucas_like.X[:600]
+    rs = WavelengthResampler(target=grid, wavelengths=LUCAS_AXIS).fit(X)
+    rows = rs.transform(X)
+    cols = rs.transform(np.asfortranarray(X))
+    assert cols.flags.c_contiguous and cols.dtype == np.float32
+    assert cols.tobytes() == rows.tobytes()
+    frame = lucas_like.as_frame().X.iloc[:600]
+    assert not np.asarray(frame).flags.c_contiguous  # so the test tests the other path
+    framed = WavelengthResampler(target=grid).fit(frame).transform(frame)
+    assert framed.tobytes() == rows.tobytes()
+
+
+def test_column_major_resampling_of_float64_wavenumbers():
+    wn = np.linspace(3996.48, 499.82, 1715)
+    X = np.random.default_rng(0).random((50, wn.size))
+    for target in [(3996, 500, -4), (3990.3, 600, -1.3), wn[::-1][3:-3:5]]:
+        rs = WavelengthResampler(target=target, wavelengths=wn).fit(X)
+        assert rs.transform(np.asfortranarray(X)).tobytes() == rs.transform(X).tobytes()
+
+
+@pytest.mark.parametrize("rows", [None, 7, 10_000])
+def test_prediction_batches_match_skorch_forward(lucas_like, rows):
+    X, Y = lucas_like.X[:500, ::10], lucas_like.Y[:500]
+    model = SpectralCNNRegressor(module_params=TINY_1D, max_epochs=1, random_state=0,
+                                 predict_batch_size=rows).fit(X, Y)
+    X_t = model._to_tensor(model._validate_X(X, reset=False))
+    ours = model._forward(X_t)
+    net = model.net_
+    net.iterator_valid__batch_size = model._predict_rows()
+    skorch = net.forward(TensorRows(X_t), training=False).reshape(500, -1).numpy()
+    assert ours.dtype == np.float64
+    assert ours.tobytes() == skorch.astype(np.float64).tobytes()
+    # The net is left as skorch leaves it after a prediction: in eval mode.
+    assert not net.module_.training
