@@ -10,6 +10,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.linear_model import Ridge
@@ -119,11 +120,14 @@ def test_a_loaded_model_refits_like_the_original(split, pls_source, tmp_path):
     assert np.array_equal(again.predict(local.X[30:]), first.predict(local.X[30:]))
 
 
-def test_a_plsr_pipeline_round_trips(split, tmp_path):
+def test_a_plsr_pipeline_round_trips_with_its_metadata_requests(split, tmp_path):
     local, glob = split
-    pipe = Pipeline([("sg", SavitzkyGolay(deriv=1)), ("pls", PLSRegressionCV(8, random_state=0))])
-    pipe = pipe.set_output(transform="pandas").fit(glob.X, glob.Y)
-    loaded = load_model(save_model(pipe, tmp_path / "pls.soilspec"))
+    with sklearn.config_context(enable_metadata_routing=True):
+        pls = PLSRegressionCV(8, random_state=0).set_fit_request(groups=False)
+        pipe = Pipeline([("sg", SavitzkyGolay(deriv=1)), ("pls", pls)])
+        pipe = pipe.set_output(transform="pandas").fit(glob.X, glob.Y)
+        loaded = load_model(save_model(pipe, tmp_path / "pls.soilspec"))
+        assert loaded[-1]._metadata_request.fit.requests == {"groups": False}
     assert np.array_equal(loaded.predict(local.X), pipe.predict(local.X))
     assert [name for name, _ in loaded.steps] == ["sg", "pls"]
 

@@ -53,6 +53,8 @@ _SKLEARN = {
     "sklearn.preprocessing": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler"),
     "sklearn.dummy": ("DummyRegressor",),
     "sklearn.frozen": ("FrozenEstimator",),
+    # What set_fit_request(...) keeps on an estimator.
+    "sklearn.utils._metadata_requests": ("MetadataRequest", "MethodMetadataRequest"),
 }
 # This package's subpackages whose classes a tree may hold.
 _PACKAGES = ("preprocessing", "baselines", "localised")
