@@ -2,6 +2,7 @@
 
 import sys
 import time
+import warnings
 from numbers import Integral, Real
 
 import joblib
@@ -263,7 +264,12 @@ class LocalisationExperiment(BaseEstimator):
         if effective_n_jobs(self.n_jobs) == 1:
             # In this process: the bar follows every single fit.
             return [run_domain(**kwargs(i, d), progress=progress) for i, d in enumerate(domains)]
-        with progress.relay() as reporter:
+        with progress.relay() as reporter, warnings.catch_warnings():
+            # loky replaces a worker whose memory grew (torch's allocator
+            # after training a network) between tasks and says so; nothing
+            # is lost, and the user of the command cannot act on it.
+            warnings.filterwarnings("ignore", message="A worker stopped while some jobs",
+                                    category=UserWarning)
             # Workers on this machine report every fit to the bar as it
             # happens; elsewhere (dask) the bar advances by whole domains.
             # First every global model of every domain, one task each (they
