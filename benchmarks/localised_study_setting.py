@@ -42,6 +42,7 @@ Nothing is chosen on the test folds.
 
     python benchmarks/localised_study_setting.py --case synthetic --quick
     python benchmarks/localised_study_setting.py --case nrw --folds 1,2,3
+    python benchmarks/localised_study_setting.py --case cost
 """
 
 import argparse
@@ -252,9 +253,35 @@ def report(df, args, wall, case, folds):
     return "\n".join(lines) + "\n"
 
 
+def cost(args):
+    """Process CPU seconds of LocalisedRegressor fits on 100 and 414 local rows."""
+    import resource
+
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    wl = np.arange(435, 1701, 5)
+    lib = make_spectra(1000, n_domains=5, wavelengths=wl, random_state=args.seed).as_frame()
+    # Five epochs: what a fit costs does not depend on how well the source learnt.
+    source = train_source_model(lib, random_state=args.seed, max_epochs=5)
+    lines = ["| fit | CPU s | wall s |", "|---|---:|---:|"]
+    for n, members in ((100, "auto"), (100, ["fine_tuned"]), (414, ["fine_tuned"])):
+        loc = make_spectra(n, n_domains=1, wavelengths=wl, random_state=n).as_frame()
+        t, c = time.time(), cpu()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            LocalisedRegressor(source, library=lib if members == "auto" else None,
+                               members=members, random_state=args.seed).fit(loc.X, loc.Y)
+        lines.append(f"| {n} rows, members={members} | {cpu() - c:.0f} | "
+                     f"{time.time() - t:.0f} |")
+    lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}.")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--case", choices=["synthetic", "nrw"], default="synthetic")
+    p.add_argument("--case", choices=["synthetic", "nrw", "cost"], default="synthetic")
     p.add_argument("--quick", action="store_true", help="one fold, small networks")
     p.add_argument("--folds", type=lambda s: [int(x) for x in s.split(",")], default=None)
     p.add_argument("--n-local", type=int, default=5,
@@ -266,6 +293,11 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.case == "cost":
+        text = cost(args)
+        (out / "study_setting_cost.md").write_text(text)
+        print(text)
+        return
     lib, fold_of, local, folds = (synthetic_case if args.case == "synthetic" else
                                   nrw_case)(args)
     t0 = time.time()
