@@ -43,10 +43,14 @@ With ``--sizes 10,20,40,80`` the run is a local-size curve instead: for
 every test fold the fold's training rows are subsampled to n (one fixed
 permutation per site and fold, its first n rows, so the smaller sets are
 nested and every model sees the same rows), and every model is fitted on
-those n rows; sizes above a fold's training rows are skipped. It writes
-``localised_limesoda_<kind>_sizes.csv`` and ``.md`` (per size and property:
-% change of mean RMSE against ``plsr_tuned_full``, the cells, and every
-site's mean RMSE).
+those n rows; a size is skipped on a site where some fold has fewer
+training rows. Its models are ``localised``, ``plsr_tuned_full``, ``source``
+and the three transfer recipes. It writes
+``localised_limesoda_<kind>_sizes.csv`` (rewritten after every fold) and
+``.md`` (per size and property: % change of mean RMSE against
+``plsr_tuned_full``, the cells, and every site's mean RMSE). ``--cache DIR``
+keeps each site's global networks, so runs of one site with different
+sizes can go in parallel and train them once.
 
 Writes ``<out>/localised_limesoda_<kind>.md`` (RMSE per site, property and
 model; % against ``plsr_tuned_full``; the options the localised model chose;
