@@ -278,3 +278,12 @@ def test_soilspec_predict_reads_a_localised_file_without_allow_pickle(small_file
     np.testing.assert_allclose(pred[["OC", "clay"]], model.predict(local.X[30:]), rtol=1e-6)
     lower, _ = model.predict_interval(local.X[30:])
     np.testing.assert_allclose(pred[["OC_lower_90", "clay_lower_90"]], lower, rtol=1e-6)
+
+
+def test_a_parameter_added_since_the_file_was_written_gets_its_default(small_file, tmp_path):
+    def older(m):
+        del m["root"]["state"]["margin"]
+        return m
+
+    loaded = load_model(_rewrite(small_file, tmp_path / "older.soilspec", metadata=older))
+    assert loaded.margin == 0.3 and clone(loaded).get_params()["margin"] == 0.3

@@ -27,6 +27,7 @@ a memory-based candidate keeps the library rows it searches, as it must.
 
 import base64
 import functools
+import inspect
 import math
 import os
 import warnings
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 import torch
+from sklearn.base import BaseEstimator
 
 from .._version import __version__
 from ._network import network_class, network_from_metadata, network_metadata
@@ -419,10 +421,22 @@ class _Reader:
         if type(state) is not dict or any(k.startswith("__") for k in state):
             raise self._fail(at, f"unreadable attributes of a {path}")
         obj.__dict__.update({k: self(x, f"{at}.{k}") for k, x in state.items()})
+        _default_missing_params(obj)
         if path == _NEIGHBOURS and hasattr(obj, "_fit_X"):
             # The same rows and settings build the same index.
             obj._tree = cls(**obj.get_params()).fit(obj._fit_X)._tree
         return obj
+
+
+def _default_missing_params(obj):
+    """Give a parameter added to the class since the file was written its default."""
+    if not isinstance(obj, BaseEstimator):
+        return
+    signature = inspect.signature(type(obj).__init__)
+    for name in type(obj)._get_param_names():
+        default = signature.parameters[name].default
+        if name not in obj.__dict__ and default is not inspect.Parameter.empty:
+            setattr(obj, name, default)
 
 
 def _versions():
