@@ -82,12 +82,9 @@ def _member_clock():
                 spent[key(self)] += time.process_time() - t
         return timed
 
-    for cls in (_members.SourceMember, _members.CorrectedSourceMember,
-                _members.FineTunedMember, _members.LocalMember, _members.LibraryMember,
-                _members.MeanMember):
-        for method in ("fit", "predict"):
-            if method in vars(cls) or cls is _members.MeanMember:
-                setattr(cls, method, wrap(getattr(cls, method)))
+    # Every candidate fits and predicts through the base class.
+    for method in ("fit", "predict"):
+        setattr(_members.Member, method, wrap(getattr(_members.Member, method)))
     return spent
 
 
