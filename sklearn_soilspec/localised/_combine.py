@@ -38,6 +38,11 @@ _COST_ORDER = ("fine_tuned", "gpr_d2", "gpr", "spiked_plsr", "mbl", "plsr",
                "source_corrected", "source", "mean")
 
 
+# loky replaces a worker whose memory grew (torch's allocator after a
+# fine-tuning run) between tasks and says so; nothing is lost.
+_WORKER_REPLACED = "A worker stopped while some jobs"
+
+
 def cross_fit_members(estimators, X, Y, splits, n_jobs=None):
     """``(predictions, fold_models, failures)`` of the members over ``splits``.
 
@@ -54,8 +59,10 @@ def cross_fit_members(estimators, X, Y, splits, n_jobs=None):
     rank = {name: i for i, name in enumerate(_COST_ORDER)}
     order = sorted(range(len(estimators)),
                    key=lambda i: rank.get(estimators[i][0], len(rank)))
-    done = Parallel(n_jobs=n_jobs, prefer="processes")(
-        delayed(_cross_fit_one)(*estimators[i], X, Y, splits) for i in order)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_WORKER_REPLACED, category=UserWarning)
+        done = Parallel(n_jobs=n_jobs, prefer="processes")(
+            delayed(_cross_fit_one)(*estimators[i], X, Y, splits) for i in order)
     P = np.empty((len(estimators),) + done[0][0].shape)
     fold_models, failures = {}, {}
     for i, (pred, models, failed, caught) in zip(order, done):
@@ -73,8 +80,10 @@ def refit_members(members, X, Y, n_jobs=None):
     names = list(members)
     if effective_n_jobs(n_jobs) == 1 or len(names) < 2:
         return {name: clone(members[name]).fit(X, Y) for name in names}
-    done = Parallel(n_jobs=n_jobs, prefer="processes")(
-        delayed(_fit_one)(clone(members[name]), X, Y) for name in names)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_WORKER_REPLACED, category=UserWarning)
+        done = Parallel(n_jobs=n_jobs, prefer="processes")(
+            delayed(_fit_one)(clone(members[name]), X, Y) for name in names)
     out = {}
     for name, (fitted, caught) in zip(names, done):
         _rewarn(caught)
