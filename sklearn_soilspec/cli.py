@@ -192,7 +192,7 @@ def _build_parser():
                    help="candidates of the localised model fitted in parallel (joblib; "
                         "default: -1, all cores)")
     p.add_argument("--out", default=None,
-                   help="model file (default: local.joblib, with --plain local.soilspec)")
+                   help="model file (default: local.soilspec; a .joblib name writes a pickle)")
     _add_overwrite(p)
     _add_pickle(p)
     _add_instrument_options(p)
@@ -420,7 +420,7 @@ def _fine_tune(args):
     from ._io import check_output_path
 
     if args.out is None:
-        args.out = "local.soilspec" if args.plain else "local.joblib"
+        args.out = "local.soilspec"
     inputs = [args.model, args.csv] + ([args.library] if args.library else [])
     check_output_path(args.out, inputs=inputs, overwrite=args.overwrite)
     if args.plain and args.library:
@@ -471,10 +471,7 @@ def _fine_tune(args):
 
 
 def _localise_model(args, source, local):
-    """fine-tune without --plain: a LocalisedRegressor, written as a joblib file."""
-    import joblib
-
-    from ._io import atomic_write
+    """fine-tune without --plain: a LocalisedRegressor, written as a .soilspec model file."""
     from .localised import LocalisedRegressor
 
     library = None
@@ -493,12 +490,23 @@ def _localise_model(args, source, local):
         "device": args.device, "max_epochs": args.epochs}
     model = LocalisedRegressor(source, library=library, fine_tune=fine_tune,
                                random_state=args.seed, n_jobs=args.n_jobs).fit(frame.X, frame.Y)
-    with atomic_write(args.out, "wb") as f:
-        joblib.dump(model, f)
+    pickled = str(args.out).lower().endswith((".joblib", ".pkl", ".pickle"))
+    if pickled:
+        # Asked for by name: a pickle for the user's own machines only.
+        import joblib
+
+        from ._io import atomic_write
+
+        with atomic_write(args.out, "wb") as f:
+            joblib.dump(model, f)
+    else:
+        _save(model, args.out, unit=local.unit, measurement=local.measurement,
+              target_units=getattr(local, "target_units", None))
     if not args.quiet:
         print(_describe_localisation(model.localisation_report_))
-        print(f"Saved {args.out} (a joblib pickle: `soilspec predict {args.out} DATA "
-              "--allow-pickle`; load it only where you trust its origin)")
+        print(f"Saved {args.out}" + (
+            f" (a joblib pickle: `soilspec predict {args.out} DATA --allow-pickle`; load it "
+            "only where you trust its origin)" if pickled else ""))
     return 0
 
 

@@ -158,24 +158,34 @@ def test_fine_tune_makes_the_localised_model_and_predict_gives_intervals(files, 
                      "--group-column", "site", "--id-column", "id", "--exclude-domains", "MG.44",
                      "--epochs", "2", "--out", model, "--quiet"], capsys)
     assert code == 0, io.err
-    local = tmp_path / "local.joblib"
+    local = tmp_path / "local.soilspec"
     code, io = _run(["fine-tune", model, files["local"], "--id-column", "id", "--epochs", "2",
                      "--out", local], capsys)
     assert code == 0, io.err
     # Every property says what it uses and how it compares with the simple choices.
     for prop in ("OC", "pH", "clay"):
         assert f"  {prop}: " in io.out and "vs local PLSR" in io.out
-    assert "--allow-pickle" in io.out
+    assert "pickle" not in io.out
+    # A safe model file: predict reads it without --allow-pickle.
+    from sklearn_soilspec.transfer import read_metadata
+
+    assert read_metadata(local)["format_version"] >= 3
     pred = tmp_path / "pred.csv"
     code, io = _run(["predict", local, files["spectra"], "--id-column", "id", "--out", pred],
                     capsys)
-    assert code == 2 and "--allow-pickle" in io.err
-    code, io = _run(["predict", local, files["spectra"], "--id-column", "id", "--out", pred,
-                     "--allow-pickle"], capsys)
     assert code == 0, io.err
+    assert "pickle" not in io.err
     table = pd.read_csv(pred)
     assert {"OC", "OC_lower_90", "OC_upper_90"} <= set(table.columns)
     assert (table["OC_lower_90"] <= table["OC"]).all() and (table["OC"] <= table["OC_upper_90"]).all()
+    # Asked for by name, a pickle is still written, and then needs --allow-pickle.
+    pickled = tmp_path / "local.joblib"
+    code, io = _run(["fine-tune", model, files["local"], "--id-column", "id", "--epochs", "2",
+                     "--out", pickled, "--quiet"], capsys)
+    assert code == 0, io.err
+    code, io = _run(["predict", pickled, files["spectra"], "--id-column", "id", "--out",
+                     tmp_path / "p2.csv"], capsys)
+    assert code == 2 and "--allow-pickle" in io.err
 
 
 @pytest.mark.parametrize("cores, domains, expected", [(2, None, 2), (2, ["a"], 1),
