@@ -67,7 +67,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         within [0, 3]).
     ``fine_tuned``
         The source network fine-tuned on the local rows with its convolution
-        blocks frozen, ``n_seeds`` runs averaged per fold (only for a source
+        blocks frozen, with as many epochs as its own inner cross-fit
+        supports (possibly none: the source as it is), ``n_seeds`` runs
+        averaged per fold (only for a source
         ending in a :class:`~sklearn_soilspec.neural.SpectralCNNRegressor`).
         A source trained with per-domain standardisation is fine-tuned on
         the local data standardised with its own statistics; otherwise the
@@ -134,12 +136,13 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         Largest number of PLS components of ``plsr`` and ``spiked_plsr``.
     fine_tune : dict or None, default=None
         :class:`~sklearn_soilspec.neural.SpectralCNNRegressor` parameters of
-        the fine-tuning, over the defaults: fold training sets of fewer than
-        200 rows train 60 epochs at ``lr=1e-3`` with no validation split and
-        no early stopping (``validation_fraction=None``, ``patience=None``:
-        stopping on 10 % of 30 spectra follows the noise of three of them);
-        larger ones hold out 10 % and stop after 20 epochs without gain (at
-        most 200).
+        the fine-tuning, over the defaults: the number of epochs is chosen
+        per property by an inner 3-fold cross-fit among 0, 2, 5, 10, 20 and
+        40 epochs at ``lr=1e-4`` (ending at about 160 gradient steps above
+        128 rows) and the source as it is; no rows are held out for early
+        stopping. Besides network parameters, the keys ``checkpoints``,
+        ``inner_cv`` and ``select_margin`` set that choice, and
+        ``checkpoints=None`` trains ``max_epochs`` and takes the end.
     wavelengths : array-like or None, default=None
         Spectral axis of an array ``X``. None: read from a DataFrame's
         column names, or, for an array, the columns are taken to be on the
