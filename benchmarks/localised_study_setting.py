@@ -60,30 +60,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
-from sklearn_soilspec.baselines import MemoryBasedRegressor, PLSRegressionCV  # noqa: E402
+from sklearn_soilspec.baselines import MemoryBasedRegressor  # noqa: E402
 from sklearn_soilspec.datasets import load_limesoda_spectra, make_spectra  # noqa: E402
-from sklearn_soilspec.ensemble import SelectorRegressor  # noqa: E402
 from sklearn_soilspec.localised import LocalisedRegressor, train_source_model  # noqa: E402
 from sklearn_soilspec.localised._members import FineTunedMember, TransferView  # noqa: E402
 from sklearn_soilspec.localised._recipes import fine_tune_params  # noqa: E402
 from sklearn_soilspec.neural import SpectralCNNRegressor  # noqa: E402
-from sklearn_soilspec.preprocessing import SNV, SavitzkyGolay  # noqa: E402
+
+# The same local PLSR (SG derivative or SNV chosen by inner CV) as the LimeSoDa
+# localised benchmark beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from localised_limesoda import plsr_tuned, sg  # noqa: E402,F401
 
 MODELS = ("source", "plain_transfer", "fine_tuned", "localised", "plsr_tuned", "mbl")
 NRW_SITES = ("NRW.115", "NRW.62", "NRW.42")
-
-
-def sg():
-    return SavitzkyGolay(window_length=11, polyorder=2, deriv=1)
-
-
-def plsr_tuned(seed, max_components):
-    def pls():
-        return PLSRegressionCV(max_components=max_components, cv=5, random_state=seed)
-
-    return SelectorRegressor([("sg", Pipeline([("sg", sg()), ("pls", pls())])),
-                              ("snv", Pipeline([("snv", SNV()), ("pls", pls())]))],
-                             cv=5, random_state=seed)
 
 
 def rmse(Y, P):
