@@ -62,6 +62,8 @@ the command and wall time) and a CSV of every fold's RMSE.
 """
 
 import argparse
+import contextlib
+import json
 import os
 import sys
 import time
@@ -75,6 +77,7 @@ import pandas as pd
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
+from sklearn.base import clone  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
 from sklearn_soilspec.baselines import (  # noqa: E402
@@ -89,6 +92,9 @@ from sklearn_soilspec.localised import (  # noqa: E402
     make_source_model,
     train_source_model,
 )
+from sklearn_soilspec.localised import _combine  # noqa: E402
+from sklearn_soilspec.localised._members import FoldMean  # noqa: E402
+from sklearn_soilspec.localised._recipes import REFITTED  # noqa: E402
 from sklearn_soilspec.neural import SpectralCNNRegressor  # noqa: E402
 from sklearn_soilspec.preprocessing import (  # noqa: E402
     SNV,
@@ -215,8 +221,12 @@ class Site:
         a, full, common, glob = self.args, self.full, self.common, self.glob
         Xf, Xc, Y = full.X.iloc[train], common.X.iloc[train], full.Y.iloc[train]
         if model == "localised":
-            m = LocalisedRegressor(self.source, library=glob, n_seeds=a.n_seeds,
-                                   random_state=a.seed).fit(Xf, Y)
+            with record_candidates() as seen:
+                m = LocalisedRegressor(self.source, library=glob, n_seeds=a.n_seeds,
+                                       random_state=a.seed).fit(Xf, Y)
+            if a.candidates:
+                save_candidates(Path(a.out) / "candidates" / f"{self.site}_fold{self.fold}.npz",
+                                m, seen, Xf, Y, full.X.iloc[test], full.Y.iloc[test])
             return m.predict(full.X.iloc[test]), m
         if model == "plsr_tuned_common":
             return plsr_tuned(a.seed, self.max_comp).fit(Xc, Y).predict(common.X.iloc[test]), None
@@ -271,6 +281,59 @@ class Site:
 SEEN_WARNINGS = set()
 
 
+@contextlib.contextmanager
+def record_candidates():
+    """Keep what ``LocalisedRegressor.fit`` cross-fits: members, out-of-fold predictions, fold models.
+
+    The fitted model keeps only the candidates that got weight; scoring other
+    combination rules afterwards (``combination_rules.py``) needs every
+    candidate's out-of-fold predictions on the training rows and its
+    predictions of the test rows.
+    """
+    seen, original = {}, _combine.cross_fit_members
+
+    def spy(estimators, X, Y, splits, n_jobs=None):
+        out = original(estimators, X, Y, splits, n_jobs)
+        seen.update(members=dict(estimators), P=out[0], fold_models=out[1])
+        return out
+
+    _combine.cross_fit_members = spy
+    try:
+        yield seen
+    finally:
+        _combine.cross_fit_members = original
+
+
+def save_candidates(path, model, seen, X_train, Y_train, X_test, Y_test):
+    """Every candidate's out-of-fold and test predictions, as the fitted model would make them.
+
+    A candidate that got weight predicts as in the model; one that did not is
+    refitted on all local rows where the model refits it (``REFITTED``), else
+    the mean of its fold models, as the model would have used it.
+    """
+    names = list(seen["members"])
+    X_te = np.asarray(X_test, dtype=np.float64)
+    test = []
+    for name in names:
+        if name in model.members_:
+            fitted = model.members_[name]
+        elif name in REFITTED:
+            fitted = clone(seen["members"][name]).fit(np.asarray(X_train, dtype=np.float64),
+                                                      Y_train.to_numpy(dtype=np.float64))
+        else:
+            fitted = FoldMean(seen["fold_models"][name])
+        test.append(np.asarray(fitted.predict(X_te), dtype=np.float64).reshape(len(X_te), -1))
+    cols = [None if getattr(m, "columns", None) is None else sorted(m.columns)
+            for m in seen["members"].values()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path, names=np.array(names), targets=np.array(model.target_names_),
+        oof=seen["P"], test=np.stack(test), y_train=Y_train.to_numpy(dtype=np.float64),
+        y_test=Y_test.to_numpy(dtype=np.float64),
+        columns=np.array([json.dumps(c) for c in cols]),
+        weights=model.weights_.reindex(names).fillna(0.0).to_numpy())
+
+
 def run_site(kind, site, folds, args, rows, choices, pooled_rows):
     s = Site(kind, site, args, args.models)
     full, names = s.full, s.names
@@ -284,6 +347,7 @@ def run_site(kind, site, folds, args, rows, choices, pooled_rows):
             continue
         test, train = np.flatnonzero(in_test), np.flatnonzero(~in_test)
         t = time.time()
+        s.fold = fold
         for m in args.models:
             P, fitted, out = s.score(m, train, test, dict(site=site, fold=fold))
             rows += out
@@ -538,6 +602,10 @@ def main(argv=None):
     p.add_argument("--cache", default=None,
                    help="folder to keep each site's trained global networks in and load them "
                         "from (runs of one site in parallel train them once)")
+    p.add_argument("--candidates", action="store_true",
+                   help="also write every candidate's out-of-fold and test predictions of the "
+                        "localised model, per site and fold, to <out>/candidates/ (for "
+                        "combination_rules.py)")
     p.add_argument("--combine", nargs="+", metavar="DIR", default=None,
                    help="write the report of earlier runs (their CSV files in these folders, "
                         "e.g. sites run in parallel) instead of running")
