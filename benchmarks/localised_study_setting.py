@@ -70,7 +70,12 @@ from sklearn_soilspec.neural import SpectralCNNRegressor  # noqa: E402
 # The same local PLSR (SG derivative or SNV chosen by inner CV) as the LimeSoDa
 # localised benchmark beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from localised_limesoda import plsr_tuned, sg  # noqa: E402,F401
+from localised_limesoda import (  # noqa: E402,F401
+    plsr_tuned,
+    record_candidates,
+    save_candidates,
+    sg,
+)
 
 MODELS = ("source", "plain_transfer", "fine_tuned", "localised", "plsr_tuned", "mbl")
 NRW_SITES = ("NRW.115", "NRW.62", "NRW.42")
@@ -151,7 +156,11 @@ def run_fold(lib, fold_of, local_domains, fold, args, rows, log, save):
             secs["fine_tuned"] = time.time() - t
             t = time.time()
             model = LocalisedRegressor(source, library=glob, random_state=args.seed)
-            model.fit(Xtr, Ytr)
+            with record_candidates() as seen:
+                model.fit(Xtr, Ytr)
+            if args.candidates:
+                save_candidates(Path(args.out) / "candidates" / f"{dom}_fold{fold}.npz",
+                                model, seen, Xtr, Ytr, Xte, lib.Y[te])
             preds["localised"] = model.predict(Xte)
             secs["localised"] = time.time() - t
             t = time.time()
@@ -278,6 +287,12 @@ def main(argv=None):
                    help="synthetic: how many domains are in turn the local one")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/localised_study")
+    p.add_argument("--candidates", action="store_true",
+                   help="also write every candidate's out-of-fold and test predictions of the "
+                        "localised model to <out>/candidates/ (for combination_rules.py)")
+    p.add_argument("--combine", nargs="+", metavar="DIR", default=None,
+                   help="write the report of earlier runs of this case (folds run in "
+                        "parallel, each with its own --out) into --out instead of running")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -286,6 +301,14 @@ def main(argv=None):
     if args.case == "cost":
         text = cost(args)
         (out / "study_setting_cost.md").write_text(text)
+        print(text)
+        return
+    if args.combine:
+        df = pd.concat([pd.read_csv(Path(d) / f"study_setting_{args.case}.csv")
+                        for d in args.combine], ignore_index=True)
+        text = report(df, args, float("nan"), args.case, sorted(df.fold.unique().tolist()))
+        (out / f"study_setting_{args.case}.md").write_text(text)
+        df.to_csv(out / f"study_setting_{args.case}.csv", index=False)
         print(text)
         return
     lib, fold_of, local, folds = (synthetic_case if args.case == "synthetic" else

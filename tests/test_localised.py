@@ -396,3 +396,33 @@ def test_library_as_a_tuple_and_a_property_it_lacks(split):
     assert status["clay", "mbl"] != "not applicable"
     assert model.weights_.loc[["mbl", "spiked_plsr"], "OC"].sum() == 0
     assert np.isfinite(model.predict(local.X.iloc[20:])).all()
+
+
+def test_library_that_contains_the_local_rows_scores_them_out_of_fold(split):
+    # A regional library the farm's samples went into: without care, every
+    # held-out local row finds its own copy among the library's neighbours
+    # and the library candidates look near perfect out of fold.
+    local, glob = split
+    source = _pls_source(glob.X, glob.Y)
+    X, Y = local.X.iloc[:25], local.Y.iloc[:25]
+    members = ["mbl", "spiked_plsr", "plsr"]
+    apart = LocalisedRegressor(source, library=(glob.X, glob.Y), members=members,
+                               cv=3).fit(X, Y)
+    inside = (pd.concat([glob.X, X]), pd.concat([glob.Y, Y]))
+    with pytest.warns(UserWarning, match="25 library spectra are the local spectra"):
+        within = LocalisedRegressor(source, library=inside, members=members, cv=3).fit(X, Y)
+    assert within.n_library_overlap_ == 25 and apart.n_library_overlap_ == 0
+    cols = ["property", "candidate", "oof_rmse", "weight"]
+    pd.testing.assert_frame_equal(within.localisation_report_[cols],
+                                  apart.localisation_report_[cols])
+    np.testing.assert_allclose(within.predict(local.X.iloc[25:]), apart.predict(local.X.iloc[25:]))
+
+
+def test_rows_in_matches_copies_only():
+    from sklearn_soilspec.localised._recipes import rows_in
+
+    rng = np.random.default_rng(0)
+    L = rng.normal(size=(50, 30)) + 1.0
+    X = np.vstack([L[[3, 17]], L[5] + 1e-3])
+    assert np.flatnonzero(rows_in(L, X)).tolist() == [3, 17]
+    assert not rows_in(L, X[:0]).any()

@@ -157,3 +157,31 @@ def library_arrays(library, target_names, local_wavelengths, n_local_features):
             Y[:, j] = Y_[:, names.index(name)]
             columns.append(j)
     return X, Y, wl, columns
+
+
+def rows_in(library_X, X, rtol=1e-6, block=4096):
+    """Mask of the library rows that are (numerically) one of the rows of ``X``.
+
+    A library that contains the local samples themselves (a regional library
+    the farm's samples went into) would let a library candidate find each
+    held-out local row's own copy among its neighbours: its out-of-fold
+    error would be in-sample. Rows match when their distance is below
+    ``rtol`` of the local row's norm, which holds after the local spectra
+    are resampled onto the library's own grid.
+    """
+    L = np.asarray(library_X, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    found = np.zeros(len(L), bool)
+    if not len(X) or not len(L):
+        return found
+    x2 = np.einsum("ij,ij->i", X, X)
+    tol = (rtol ** 2) * np.maximum(x2, 1e-300)
+    for start in range(0, len(L), block):
+        B = L[start:start + block]
+        b2 = np.einsum("ij,ij->i", B, B)
+        # |b - x|^2 by the expansion, exact enough at this tolerance; NaN
+        # library rows compare False and are kept for the member to handle.
+        d2 = b2[:, None] - 2.0 * (B @ X.T) + x2[None, :]
+        found[start:start + block] = (d2 <= tol[None, :] + 1e-12 * (b2[:, None] + x2[None, :])
+                                      ).any(axis=1)
+    return found

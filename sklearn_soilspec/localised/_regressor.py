@@ -33,6 +33,7 @@ from ._recipes import (
     library_estimators,
     local_estimators,
     resolve_source,
+    rows_in,
 )
 
 __all__ = ["LocalisedRegressor"]
@@ -185,6 +186,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         The source model (loaded once when ``source`` is a path).
     skipped_ : dict of str -> str
         Candidates of ``"auto"`` that were left out, and why.
+    n_library_overlap_ : int
+        Library spectra that were the local spectra themselves, left out of
+        the library candidates (only with a ``library``).
     failures_ : dict of str -> list of (int, str)
         Fold fits that failed (fold index and message), by candidate.
 
@@ -405,7 +409,18 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         if lib_members and self.library is not None:
             lib_X, lib_Y, lib_wl, lib_cols = library_arrays(self.library, self.target_names_,
                                                             self.wavelengths_, n_feat)
-            regrid(X[:1], self.wavelengths_, lib_wl, "the library")
+            local_on_lib = regrid(X, self.wavelengths_, lib_wl, "the library")
+            same = rows_in(lib_X, local_on_lib)
+            self.n_library_overlap_ = int(same.sum())
+            if same.any():
+                # Every fold model is spiked with its own training rows; a
+                # held-out row must not be found in the library as well.
+                warnings.warn(
+                    f"{int(same.sum())} library spectra are the local spectra themselves; "
+                    "they are left out of the library, so that the library candidates "
+                    "are scored on rows they have not seen (the local rows are added to "
+                    "every library model anyway).", UserWarning, stacklevel=3)
+                lib_X, lib_Y = lib_X[~same], lib_Y[~same]
             ests = library_estimators(lib_X.shape[1], len(lib_X), self.pls_components,
                                       self.random_state)
             for name in lib_members:
