@@ -1,0 +1,206 @@
+"""Choose the localised model's combination rule on some test folds, report it on the others.
+
+``localised_limesoda.py --candidates`` writes, for every site and fold, every
+candidate's out-of-fold predictions of the local training rows and its
+predictions of the test rows. A combination rule turns the former into
+per-property weights; applied to the latter it gives that rule's test
+predictions, without fitting anything again. The rules scored here are the
+package's own choice (``LocalisedRegressor._choose``, the same code that
+fits) with other values of its complexity ``margin`` and of the ratio beyond
+which a candidate gets no weight, and two fixed references: the equal blend
+of every eligible candidate, and the best single candidate.
+
+Scores are those of ``localised_limesoda.py``: mean test RMSE over a site's
+folds per site x property, as a ratio to local PLSR (the ``plsr``
+candidate, SG first derivative, full range) on the same folds, then the
+geometric mean over the cells. The rule with the lowest score on the
+selection folds (``--select odd``: folds 1, 3, 5, 7, 9) is reported on the
+held-out folds, so its held-out figure is free of that choice.
+
+    python benchmarks/combination_rules.py DIR [DIR ...] --select odd
+"""
+
+import argparse
+import contextlib
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sklearn_soilspec.localised import LocalisedRegressor, _combine
+
+MARGINS = (0.0, 0.15, 0.3, 0.5, 1.0)
+EXCLUDE_RATIOS = (1.25, 1.5, 2.0)
+
+
+class _Stub:
+    """What ``_choose`` reads of a member: the local columns it predicts."""
+
+    def __init__(self, columns):
+        self.columns = columns
+
+
+def load(dirs):
+    """One record per site and fold: names, predictions and targets."""
+    out = []
+    for d in dirs:
+        for path in sorted(Path(d, "candidates").glob("*_fold*.npz")):
+            site, fold = path.stem.rsplit("_fold", 1)
+            z = np.load(path)
+            out.append(dict(site=site, fold=int(fold), names=[str(s) for s in z["names"]],
+                            targets=[str(s) for s in z["targets"]], oof=z["oof"],
+                            test=z["test"], y_train=z["y_train"], y_test=z["y_test"],
+                            columns=[json.loads(str(c)) for c in z["columns"]],
+                            weights=z["weights"]))
+    if not out:
+        raise SystemExit(f"No candidates/*_fold*.npz under {list(dirs)}: run "
+                         "localised_limesoda.py with --candidates first.")
+    return out
+
+
+@contextlib.contextmanager
+def _exclude_ratio(ratio):
+    old = _combine.EXCLUDE_RATIO
+    _combine.EXCLUDE_RATIO = ratio
+    try:
+        yield
+    finally:
+        _combine.EXCLUDE_RATIO = old
+
+
+def package_rule(rec, margin, ratio):
+    """Weights (members x targets) and the clip range of ``LocalisedRegressor`` with these settings."""
+    model = LocalisedRegressor(source=None, margin=margin)
+    model.target_names_ = rec["targets"]
+    members = {n: _Stub(c) for n, c in zip(rec["names"], rec["columns"])}
+    with _exclude_ratio(ratio), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model._choose(members, rec["oof"].copy(), rec["y_train"])
+    return model.weights_.to_numpy(), model._range
+
+
+def fixed_rule(rec, kind, ratio=1.5):
+    """``equal``: every candidate within ``ratio`` of the best; ``best``: the best alone."""
+    names, P, Y = rec["names"], rec["oof"], rec["y_train"]
+    W = np.zeros((len(names), Y.shape[1]))
+    for j in range(Y.shape[1]):
+        m = ~np.isnan(Y[:, j])
+        applies = np.array([c is None or j in c for c in rec["columns"]])
+        err = np.sqrt(np.mean((P[:, m, j] - Y[m, j]) ** 2, axis=1))
+        err[~applies | ~np.isfinite(err)] = np.inf
+        if kind == "best":
+            W[np.argmin(err), j] = 1.0
+        else:
+            keep = err <= ratio * err.min()
+            W[keep, j] = 1.0 / keep.sum()
+    return W, None
+
+
+def predict(rec, W, ranges):
+    T = np.nan_to_num(rec["test"])
+    if ranges is not None:
+        lo = np.array([ranges[j][0] for j in range(T.shape[2])])
+        hi = np.array([ranges[j][1] for j in range(T.shape[2])])
+        T = np.clip(T, lo, hi)
+    return np.einsum("mt,mnt->nt", W, T)
+
+
+def rules():
+    out = {f"margin={m:g}, exclude={r:g}": (lambda rec, m=m, r=r: package_rule(rec, m, r))
+           for m in MARGINS for r in EXCLUDE_RATIOS}
+    for r in (1.1, 1.25, 1.5):
+        out[f"equal blend within {r:g}x of the best"] = (
+            lambda rec, r=r: fixed_rule(rec, "equal", r))
+    out["best single candidate"] = lambda rec: fixed_rule(rec, "best")
+    return out
+
+
+def fold_rmse(records, table):
+    """Long table: site, fold, property, rule, test RMSE (and of the reference ``plsr``)."""
+    rows = []
+    for rec in records:
+        ref = rec["test"][rec["names"].index("plsr")]
+        for name, rule in table.items():
+            W, ranges = rule(rec)
+            P = predict(rec, W, ranges)
+            for j, prop in enumerate(rec["targets"]):
+                m = ~np.isnan(rec["y_test"][:, j])
+                if not m.any():
+                    continue
+                y = rec["y_test"][m, j]
+                rows.append(dict(site=rec["site"], fold=rec["fold"], property=prop, rule=name,
+                                 rmse=float(np.sqrt(np.mean((P[m, j] - y) ** 2))),
+                                 ref=float(np.sqrt(np.mean((ref[m, j] - y) ** 2)))))
+    return pd.DataFrame(rows)
+
+
+def score(df):
+    """% change of mean RMSE vs the ``plsr`` candidate, geometric mean over cells: all and per property."""
+    cells = df.groupby(["rule", "site", "property"])[["rmse", "ref"]].mean()
+    cells["log"] = np.log(cells["rmse"] / cells["ref"])
+    by_prop = cells.groupby(["rule", "property"])["log"].mean().unstack()
+    out = pd.DataFrame({"all": cells.groupby("rule")["log"].mean(),
+                        "worst cell": cells.groupby("rule")["log"].max()})
+    out = pd.concat([out, by_prop], axis=1)
+    return 100 * (np.exp(out) - 1)
+
+
+def _check_default(df, dirs):
+    """How far the package default here is from the localised model's own test RMSE."""
+    runs = [pd.read_csv(f) for d in dirs for f in Path(d).glob("localised_limesoda_*_folds.csv")]
+    if not runs:
+        return "(no folds CSV beside the candidates: the default was not checked against it)"
+    own = pd.concat(runs)
+    own = own[own["model"] == "localised"].set_index(["site", "fold", "property"])["rmse"]
+    here = df[df["rule"] == "margin=0.3, exclude=1.5"].set_index(
+        ["site", "fold", "property"])["rmse"]
+    both = pd.concat([own.rename("own"), here.rename("here")], axis=1, join="inner")
+    gap = float((both["here"] / both["own"] - 1).abs().max()) if len(both) else float("nan")
+    return (f"The default rule (margin=0.3, exclude=1.5) scored here against the fitted "
+            f"model's own test RMSE in {len(both)} site x fold x property cells: largest "
+            f"relative difference {gap:.1e}.")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("dirs", nargs="+", help="--out folders of localised_limesoda.py --candidates")
+    p.add_argument("--select", choices=("odd", "even"), default="odd",
+                   help="folds the rule is chosen on; it is reported on the others")
+    p.add_argument("--out", default=None, help="write the table here (markdown)")
+    args = p.parse_args(argv)
+    records = load(args.dirs)
+    df = fold_rmse(records, rules())
+    check = _check_default(df, args.dirs)
+    odd = df["fold"] % 2 == 1
+    sel, held = (odd, ~odd) if args.select == "odd" else (~odd, odd)
+    s_sel, s_held, s_all = score(df[sel]), score(df[held]), score(df)
+    table = pd.concat({f"chosen on ({args.select})": s_sel["all"],
+                       "held-out": s_held["all"], "held-out worst cell": s_held["worst cell"],
+                       **{f"held-out {c}": s_held[c] for c in s_held.columns
+                          if c not in ("all", "worst cell")},
+                       "all folds": s_all["all"]}, axis=1).sort_values(f"chosen on ({args.select})")
+    winner = table.index[0]
+    lines = [f"# Combination rules of the localised model, chosen on the {args.select} folds",
+             "", f"{len(records)} site x fold records from {', '.join(args.dirs)}; "
+             f"sites {', '.join(sorted({r['site'] for r in records}))}.", "",
+             "% change of mean RMSE against local PLSR (the `plsr` candidate), geometric mean "
+             "over site x property cells; negative is better.", "",
+             "| rule | " + " | ".join(table.columns) + " |",
+             "|---|" + "---:|" * len(table.columns)]
+    for rule, r in table.iterrows():
+        lines.append(f"| {rule} | " + " | ".join(f"{v:+.1f}" for v in r) + " |")
+    lines += ["", check, "", f"Chosen on the {args.select} folds: **{winner}**, held-out "
+              f"{table.loc[winner, 'held-out']:+.1f} %.", "",
+              "    python benchmarks/combination_rules.py " + " ".join(args.dirs)
+              + f" --select {args.select}"]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
