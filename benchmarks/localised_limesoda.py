@@ -52,6 +52,11 @@ and the three transfer recipes. It writes
 keeps each site's global networks, so runs of one site with different
 sizes can go in parallel and train them once.
 
+``--candidates`` also writes, per site and fold, every candidate's
+out-of-fold predictions of the training rows and predictions of the test
+rows (``<out>/candidates/<site>_fold<k>.npz``), from which
+``combination_rules.py`` scores other combination rules without refitting.
+
 Writes ``<out>/localised_limesoda_<kind>.md`` (RMSE per site, property and
 model; % against ``plsr_tuned_full``; the options the localised model chose;
 the command and wall time) and a CSV of every fold's RMSE.
