@@ -54,7 +54,8 @@ sizes can go in parallel and train them once.
 
 ``--candidates`` also writes, per site and fold, every candidate's
 out-of-fold predictions of the training rows and predictions of the test
-rows (``<out>/candidates/<site>_fold<k>.npz``), from which
+rows (``<out>/candidates/<site>_fold<k>.npz``, with ``--sizes``
+``<site>_n<size>_fold<k>.npz``), from which
 ``combination_rules.py`` scores other combination rules without refitting.
 
 Writes ``<out>/localised_limesoda_<kind>.md`` (RMSE per site, property and
@@ -230,7 +231,7 @@ class Site:
                 m = LocalisedRegressor(self.source, library=glob, n_seeds=a.n_seeds,
                                        random_state=a.seed).fit(Xf, Y)
             if a.candidates:
-                save_candidates(Path(a.out) / "candidates" / f"{self.site}_fold{self.fold}.npz",
+                save_candidates(Path(a.out) / "candidates" / f"{self.cell}.npz",
                                 m, seen, Xf, Y, full.X.iloc[test], full.Y.iloc[test])
             return m.predict(full.X.iloc[test]), m
         if model == "plsr_tuned_common":
@@ -352,7 +353,7 @@ def run_site(kind, site, folds, args, rows, choices, pooled_rows):
             continue
         test, train = np.flatnonzero(in_test), np.flatnonzero(~in_test)
         t = time.time()
-        s.fold = fold
+        s.cell = f"{site}_fold{fold}"
         for m in args.models:
             P, fitted, out = s.score(m, train, test, dict(site=site, fold=fold))
             rows += out
@@ -407,6 +408,7 @@ def run_site_sizes(kind, site, folds, args, rows):
             # local set of size n (nested sets, the same for every model).
             order = np.random.default_rng([args.seed, fold]).permutation(train)
             t = time.time()
+            s.cell = f"{site}_n{n}_fold{fold}"
             for m in args.models:
                 rows += s.score(m, np.sort(order[:n]), test,
                                 dict(site=site, fold=fold, size=n))[2]
