@@ -18,6 +18,11 @@ selection folds (``--select odd``: folds 1, 3, 5, 7, 9) is reported on the
 held-out folds, so its held-out figure is free of that choice.
 
     python benchmarks/combination_rules.py DIR [DIR ...] --select odd
+    python benchmarks/combination_rules.py --set visnir DIR_V1 DIR_V2 --set mir DIR_M
+
+With several ``--set``, the rule is chosen on the mean of the sets'
+selection-fold scores, and replaces the package default only if it is
+ahead of it there by more than ``--margin-points``.
 """
 
 import argparse
@@ -155,7 +160,7 @@ def _check_default(df, dirs):
         return "(no folds CSV beside the candidates: the default was not checked against it)"
     own = pd.concat(runs)
     own = own[own["model"] == "localised"].set_index(["site", "fold", "property"])["rmse"]
-    here = df[df["rule"] == "margin=0.3, exclude=1.5"].set_index(
+    here = df[df["rule"] == DEFAULT].set_index(
         ["site", "fold", "property"])["rmse"]
     both = pd.concat([own.rename("own"), here.rename("here")], axis=1, join="inner")
     gap = float((both["here"] / both["own"] - 1).abs().max()) if len(both) else float("nan")
@@ -164,38 +169,75 @@ def _check_default(df, dirs):
             f"relative difference {gap:.1e}.")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("dirs", nargs="+", help="--out folders of localised_limesoda.py --candidates")
-    p.add_argument("--select", choices=("odd", "even"), default="odd",
-                   help="folds the rule is chosen on; it is reported on the others")
-    p.add_argument("--out", default=None, help="write the table here (markdown)")
-    args = p.parse_args(argv)
-    records = load(args.dirs)
-    df = fold_rmse(records, rules())
-    check = _check_default(df, args.dirs)
+DEFAULT = "margin=0.3, exclude=1.5"
+
+
+def set_table(df, select):
+    """Scores of every rule on one set: on the selection folds, held out, all folds."""
     odd = df["fold"] % 2 == 1
-    sel, held = (odd, ~odd) if args.select == "odd" else (~odd, odd)
+    sel, held = (odd, ~odd) if select == "odd" else (~odd, odd)
     s_sel, s_held, s_all = score(df[sel]), score(df[held]), score(df)
-    table = pd.concat({f"chosen on ({args.select})": s_sel["all"],
-                       "held-out": s_held["all"], "held-out worst cell": s_held["worst cell"],
-                       **{f"held-out {c}": s_held[c] for c in s_held.columns
-                          if c not in ("all", "worst cell")},
-                       "all folds": s_all["all"]}, axis=1).sort_values(f"chosen on ({args.select})")
-    winner = table.index[0]
-    lines = [f"# Combination rules of the localised model, chosen on the {args.select} folds",
-             "", f"{len(records)} site x fold records from {', '.join(args.dirs)}; "
-             f"sites {', '.join(sorted({r['site'] for r in records}))}.", "",
-             "% change of mean RMSE against local PLSR (the `plsr` candidate), geometric mean "
-             "over site x property cells; negative is better.", "",
-             "| rule | " + " | ".join(table.columns) + " |",
+    return pd.concat({"chosen on": s_sel["all"], "held-out": s_held["all"],
+                      "held-out worst cell": s_held["worst cell"],
+                      **{f"held-out {c}": s_held[c] for c in s_held.columns
+                         if c not in ("all", "worst cell")},
+                      "all folds": s_all["all"]}, axis=1)
+
+
+def markdown(table):
+    lines = ["| rule | " + " | ".join(table.columns) + " |",
              "|---|" + "---:|" * len(table.columns)]
     for rule, r in table.iterrows():
         lines.append(f"| {rule} | " + " | ".join(f"{v:+.1f}" for v in r) + " |")
-    lines += ["", check, "", f"Chosen on the {args.select} folds: **{winner}**, held-out "
-              f"{table.loc[winner, 'held-out']:+.1f} %.", "",
-              "    python benchmarks/combination_rules.py " + " ".join(args.dirs)
-              + f" --select {args.select}"]
+    return lines
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("dirs", nargs="*", help="--out folders of localised_limesoda.py "
+                   "--candidates, scored as one set")
+    p.add_argument("--set", nargs="+", action="append", metavar=("NAME", "DIR"), default=[],
+                   help="a named set of folders; with several sets the rule is chosen on the "
+                        "mean of their selection-fold scores")
+    p.add_argument("--select", choices=("odd", "even"), default="odd",
+                   help="folds the rule is chosen on; it is reported on the others")
+    p.add_argument("--margin-points", type=float, default=1.0,
+                   help="the default is replaced only by a rule better by more than this many "
+                        "points of the selection score")
+    p.add_argument("--out", default=None, help="write the report here (markdown)")
+    args = p.parse_args(argv)
+    sets = [(s[0], s[1:]) for s in args.set] + ([("all", args.dirs)] if args.dirs else [])
+    if not sets or any(not dirs for _, dirs in sets):
+        p.error("give folders, or --set NAME DIR [DIR ...] (each with at least one folder)")
+    lines = [f"# Combination rules of the localised model, chosen on the {args.select} folds",
+             "", "% change of mean RMSE against local PLSR (the `plsr` candidate), geometric "
+             "mean over site x property cells; negative is better. \"chosen on\": the "
+             f"{args.select} folds; \"held-out\": the others.", ""]
+    chosen, held = {}, {}
+    for name, dirs in sets:
+        records = load(dirs)
+        df = fold_rmse(records, rules())
+        table = set_table(df, args.select).sort_values("chosen on")
+        chosen[name], held[name] = table["chosen on"], table["held-out"]
+        lines += [f"## {name}", "", f"{len(records)} site x fold records from "
+                  f"{', '.join(dirs)}; sites {', '.join(sorted({r['site'] for r in records}))}.",
+                  "", *markdown(table), "", _check_default(df, dirs), ""]
+    summary = pd.concat({"chosen on (mean of sets)": pd.DataFrame(chosen).mean(axis=1),
+                         "held-out (mean of sets)": pd.DataFrame(held).mean(axis=1),
+                         **{f"held-out {k}": v for k, v in held.items()}},
+                        axis=1).sort_values("chosen on (mean of sets)")
+    best = summary.index[0]
+    gain = summary.loc[DEFAULT, "chosen on (mean of sets)"] - summary.loc[best,
+                                                                            "chosen on (mean of sets)"]
+    winner = best if gain > args.margin_points else DEFAULT
+    lines += ["## Over the sets", "", *markdown(summary), "",
+              f"Best on the {args.select} folds: **{best}**, {gain:.1f} points ahead of the "
+              f"default ({DEFAULT}); the rule taken (the default unless a rule is more than "
+              f"{args.margin_points:g} points ahead): **{winner}**, held-out "
+              f"{summary.loc[winner, 'held-out (mean of sets)']:+.1f} % (default "
+              f"{summary.loc[DEFAULT, 'held-out (mean of sets)']:+.1f} %).", "",
+              "    python benchmarks/combination_rules.py " + " ".join(
+                  (argv if argv is not None else sys.argv[1:]))]
     text = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).write_text(text)
