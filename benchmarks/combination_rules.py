@@ -64,7 +64,16 @@ def load(dirs):
     if not out:
         raise SystemExit(f"No candidates/*_fold*.npz under {list(dirs)}: run "
                          "localised_limesoda.py with --candidates first.")
-    return out
+    # A site (or site and size) that an interrupted run left with fewer folds
+    # than the others would weigh odd and even folds unequally: left out.
+    folds = {}
+    for rec in out:
+        folds.setdefault(rec["site"], set()).add(rec["fold"])
+    full = max(len(f) for f in folds.values())
+    partial = sorted(s for s, f in folds.items() if len(f) < full)
+    if partial:
+        print(f"left out, with fewer than {full} folds: {', '.join(partial)}", file=sys.stderr)
+    return [rec for rec in out if rec["site"] not in partial]
 
 
 @contextlib.contextmanager
