@@ -426,3 +426,24 @@ def test_rows_in_matches_copies_only():
     X = np.vstack([L[[3, 17]], L[5] + 1e-3])
     assert np.flatnonzero(rows_in(L, X)).tolist() == [3, 17]
     assert not rows_in(L, X[:0]).any()
+
+
+def test_equal_weighting_weighs_every_candidate_near_the_best_alike(split):
+    local, glob = split
+    source = _pls_source(glob.X, glob.Y)
+    members = ["source", "source_corrected", "plsr", "gpr", "mean"]
+    X, Y = local.X.iloc[:30], local.Y.iloc[:30]
+    model = LocalisedRegressor(source, members=members, cv=3).fit(X, Y)
+    assert model.weighting == "equal"
+    rep = model.localisation_report_
+    for prop in model.target_names_:
+        r = rep[(rep.property == prop) & (rep.candidate != "localised")].set_index("candidate")
+        near = r.oof_rmse <= 1.5 * r.oof_rmse.min()
+        w = model.weights_[prop]
+        assert np.allclose(w[near.index[near]], 1.0 / near.sum())
+        assert (w[near.index[~near]] == 0).all()
+    # "select" is the option grid: its choice can differ, its weights still sum to one.
+    chosen = LocalisedRegressor(source, members=members, cv=3, weighting="select").fit(X, Y)
+    assert np.allclose(chosen.weights_.sum(), 1.0)
+    options = chosen.localisation_report_.query("candidate == 'localised'").option
+    assert all(o in members or o.startswith(("equal(", "weights(")) for o in options)

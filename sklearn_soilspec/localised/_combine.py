@@ -202,6 +202,23 @@ def option_grid(P, y, eligible, names, n, margin):
     return best[1], best[2], best[0]
 
 
+def equal_weights(P, y, eligible, names):
+    """Equal weights on every eligible member: ``(weights, label, rmse)`` as :func:`option_grid`.
+
+    The rule ``LocalisedRegressor`` uses by default: no choice among blends,
+    so no search for chance to flatter, and the average of models whose
+    errors differ is better than its members more often than any one of them
+    is best. Chosen on the odd LimeSoDa folds over five sets of sites and
+    sizes (``benchmarks/combination_rules.py``).
+    """
+    idx = np.flatnonzero(eligible)
+    idx = idx[np.argsort([np.mean((P[i] - y) ** 2) for i in idx])]
+    w = np.zeros(P.shape[0])
+    w[idx] = 1.0 / len(idx)
+    label = names[idx[0]] if len(idx) == 1 else "equal(" + "+".join(names[i] for i in idx) + ")"
+    return w, label, float(np.sqrt(np.mean((w @ P - y) ** 2)))
+
+
 def _simplex_weights(P, y):
     """Non-negative weights summing to one (zeros if none fit): NNLS with a heavy row of ones."""
     lam = 1e3 * max(float(np.std(y)), 1e-12) * math.sqrt(len(y))

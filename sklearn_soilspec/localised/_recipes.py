@@ -1,6 +1,7 @@
 """What the candidates are made of: preprocessing, sizes, the source and library as read."""
 
 import os
+import warnings
 
 import numpy as np
 from sklearn.pipeline import Pipeline
@@ -185,3 +186,18 @@ def rows_in(library_X, X, rtol=1e-6, block=4096):
         found[start:start + block] = (d2 <= tol[None, :] + 1e-12 * (b2[:, None] + x2[None, :])
                                       ).any(axis=1)
     return found
+
+
+def without_local_rows(library_X, library_Y, local_on_library_grid):
+    """The library without the local spectra themselves, and how many there were (warned)."""
+    same = rows_in(library_X, local_on_library_grid)
+    if not same.any():
+        return library_X, library_Y, 0
+    # Every fold model is spiked with its own training rows; a held-out row
+    # must not be found in the library as well.
+    warnings.warn(
+        f"{int(same.sum())} library spectra are the local spectra themselves; they are left "
+        "out of the library, so that the library candidates are scored on rows they have not "
+        "seen (the local rows are added to every library model anyway).", UserWarning,
+        stacklevel=4)
+    return library_X[~same], library_Y[~same], int(same.sum())

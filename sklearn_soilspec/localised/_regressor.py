@@ -33,7 +33,7 @@ from ._recipes import (
     library_estimators,
     local_estimators,
     resolve_source,
-    rows_in,
+    without_local_rows,
 )
 
 __all__ = ["LocalisedRegressor"]
@@ -51,11 +51,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     candidate's out-of-fold predictions come from models that never saw those
     rows, and the candidates that predict afterwards are those fold models
     (their mean), so the weights hold for what predicts. The options weighed
-    per property are every single candidate (so the result can be "the global
-    model as it is" or "local PLSR"), equal blends of the best two to four,
-    and free non-negative weights summing to one; a more complex option is
-    taken only when it beats the simpler one by a margin that grows as the
-    local set shrinks.
+    per property are weighed on them: by default every candidate within 1.5
+    times the best one's out-of-fold RMSE gets an equal weight (one candidate
+    far ahead of the rest stands alone: "the global model as it is", "local
+    PLSR"); ``weighting="select"`` chooses among single candidates, equal
+    blends of the best two to four and free weights instead, a more complex
+    option only where it gains a margin that grows as the local set shrinks.
 
     Candidates (``members``):
 
@@ -124,8 +125,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         seed-and-subsample ensemble of K runs.
     coverage : float, default=0.9
         Nominal coverage of :meth:`predict_interval`.
+    weighting : {"equal", "select"}, default="equal"
+        ``"equal"``: equal weights on every candidate within 1.5 times the
+        best out-of-fold RMSE (chosen on odd LimeSoDa folds, reported on the
+        even ones: ``benchmarks/RESULTS.md``). ``"select"``: options, ``margin``.
     margin : float, default=0.3
-        Complexity margin: an equal blend replaces the best single candidate
+        With ``weighting="select"``, the complexity margin: an equal blend replaces the best single candidate
         only if its out-of-fold RMSE is lower by more than
         ``margin / sqrt(n)`` (10.6 % at n = 8, 3 % at n = 100), and free
         weights replace an equal blend (or a single candidate) by
@@ -238,6 +243,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         "n_seeds": [Interval(Integral, 1, None, closed="left")],
         "coverage": [Interval(Real, 0, 1, closed="neither")],
         "margin": [Interval(Real, 0, None, closed="left")],
+        "weighting": [StrOptions({"equal", "select"})],
         "pls_components": [Interval(Integral, 1, None, closed="left")],
         "fine_tune": [dict, None],
         "wavelengths": ["array-like", None],
@@ -246,8 +252,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     }
 
     def __init__(self, source, library=None, members="auto", cv=5, n_seeds=1, coverage=0.9,
-                 margin=0.3, pls_components=15, fine_tune=None, wavelengths=None,
-                 random_state=0, n_jobs=None):
+                 margin=0.3, weighting="equal", pls_components=15, fine_tune=None,
+                 wavelengths=None, random_state=0, n_jobs=None):
         self.source = source
         self.library = library
         self.members = members
@@ -255,6 +261,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self.n_seeds = n_seeds
         self.coverage = coverage
         self.margin = margin
+        self.weighting = weighting
         self.pls_components = pls_components
         self.fine_tune = fine_tune
         self.wavelengths = wavelengths
@@ -409,18 +416,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         if lib_members and self.library is not None:
             lib_X, lib_Y, lib_wl, lib_cols = library_arrays(self.library, self.target_names_,
                                                             self.wavelengths_, n_feat)
-            local_on_lib = regrid(X, self.wavelengths_, lib_wl, "the library")
-            same = rows_in(lib_X, local_on_lib)
-            self.n_library_overlap_ = int(same.sum())
-            if same.any():
-                # Every fold model is spiked with its own training rows; a
-                # held-out row must not be found in the library as well.
-                warnings.warn(
-                    f"{int(same.sum())} library spectra are the local spectra themselves; "
-                    "they are left out of the library, so that the library candidates "
-                    "are scored on rows they have not seen (the local rows are added to "
-                    "every library model anyway).", UserWarning, stacklevel=3)
-                lib_X, lib_Y = lib_X[~same], lib_Y[~same]
+            lib_X, lib_Y, self.n_library_overlap_ = without_local_rows(
+                lib_X, lib_Y, regrid(X, self.wavelengths_, lib_wl, "the library"))
             ests = library_estimators(lib_X.shape[1], len(lib_X), self.pls_components,
                                       self.random_state)
             for name in lib_members:
@@ -506,8 +503,11 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             eligible = ok & (rmse <= _combine.EXCLUDE_RATIO * best)
             for i in np.flatnonzero(ok & ~eligible):
                 status[i] = f"no weight: > {_combine.EXCLUDE_RATIO:g}x best"
-            w, label, r = _combine.option_grid(np.nan_to_num(Pj), y, eligible, names,
-                                               int(measured.sum()), self.margin)
+            if self.weighting == "equal":
+                w, label, r = _combine.equal_weights(np.nan_to_num(Pj), y, eligible, names)
+            else:
+                w, label, r = _combine.option_grid(np.nan_to_num(Pj), y, eligible, names,
+                                                   int(measured.sum()), self.margin)
             W[:, j] = w
             combined[:, j] = np.where(np.isnan(P[:, :, j]), 0.0, P[:, :, j]).T @ w
             for i, name in enumerate(names):
