@@ -262,7 +262,7 @@ def main(argv=None):
               f"Best on the {args.select} folds: **{best}**, {gain:.1f} points ahead of the "
               f"runs' rule ({DEFAULT}); the rule taken (that one unless a rule is more than "
               f"{args.margin_points:g} points ahead): **{winner}**, held-out "
-              f"{summary.loc[winner, 'held-out (mean of sets)']:+.1f} % (default "
+              f"{summary.loc[winner, 'held-out (mean of sets)']:+.1f} % ("
               f"{summary.loc[DEFAULT, 'held-out (mean of sets)']:+.1f} % for the runs' rule).", "",
               "Empirical coverage of the 90 % interval (all folds), per property, of the rule "
               "taken and of the runs' rule:", "",
