@@ -198,6 +198,7 @@ def without_local_rows(library_X, library_Y, local_on_library_grid):
     warnings.warn(
         f"{int(same.sum())} library spectra are the local spectra themselves; they are left "
         "out of the library, so that the library candidates are scored on rows they have not "
-        "seen (the local rows are added to every library model anyway).", UserWarning,
-        stacklevel=4)
+        "seen (the local rows are added to every library model anyway). If the source model "
+        "was trained on this library too, its out-of-fold error and the prediction intervals "
+        "are optimistic: train it without the local samples.", UserWarning, stacklevel=4)
     return library_X[~same], library_Y[~same], int(same.sum())
