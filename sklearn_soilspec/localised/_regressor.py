@@ -231,7 +231,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     ...                            cv=3).fit(local.X[:30], local.Y[:30])
     >>> model.predict(local.X[30:32]).shape
     (2, 2)
-    >>> model.weights_.round(2).sum().tolist()
+    >>> model.weights_.sum().round(6).tolist()
     [1.0, 1.0]
     """
 
