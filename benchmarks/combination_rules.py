@@ -98,11 +98,8 @@ def package_rule(rec, margin, ratio, weighting="select"):
     return model.weights_.to_numpy(), model._range
 
 
-def fixed_rule(rec, kind, ratio=1.5):
-    """``best``: the best candidate alone; ``equal``: every candidate within ``ratio`` of the best.
-
-    Without the package's plausibility checks and clipping.
-    """
+def best_single(rec):
+    """The candidate with the lowest out-of-fold RMSE alone, per property (no checks, no clipping)."""
     names, P, Y = rec["names"], rec["oof"], rec["y_train"]
     W = np.zeros((len(names), Y.shape[1]))
     for j in range(Y.shape[1]):
@@ -110,11 +107,7 @@ def fixed_rule(rec, kind, ratio=1.5):
         applies = np.array([c is None or j in c for c in rec["columns"]])
         err = np.sqrt(np.mean((P[:, m, j] - Y[m, j]) ** 2, axis=1))
         err[~applies | ~np.isfinite(err)] = np.inf
-        if kind == "best":
-            W[np.argmin(err), j] = 1.0
-        else:
-            keep = err <= ratio * err.min()
-            W[keep, j] = 1.0 / keep.sum()
+        W[np.argmin(err), j] = 1.0
     return W, None
 
 
@@ -135,7 +128,7 @@ def rules():
         # clipping included); 1.5 is the package's ratio.
         out[f"equal blend within {r:g}x of the best"] = (
             lambda rec, r=r: package_rule(rec, 0.3, r, "equal"))
-    out["best single candidate"] = lambda rec: fixed_rule(rec, "best")
+    out["best single candidate"] = best_single
     return out
 
 
@@ -218,6 +211,49 @@ def markdown(table):
     return lines
 
 
+def against_baselines(df, dirs, rules_shown):
+    """Lines: the rules against the baselines the runs fitted beside the localised model.
+
+    A size-curve set is scored against ``plsr_tuned_full`` (% change of mean
+    RMSE, geometric mean over cells, per size); a study-setting set by its
+    target, cells where the localised model is at most the better of
+    ``source`` and ``plain_transfer`` (and within 3 % of ``source`` where that
+    is the better one). All folds.
+    """
+    lines = []
+    for d in dirs:
+        sizes = list(Path(d).glob("localised_limesoda_*_sizes.csv"))
+        study = list(Path(d).glob("study_setting_*.csv"))
+        for rule in rules_shown:
+            part = df[df["rule"] == rule]
+            if sizes:
+                ref = pd.read_csv(sizes[0])
+                ref = ref[ref["model"] == "plsr_tuned_full"].groupby(
+                    ["site", "size", "property"])["rmse"].mean()
+                part = part.assign(size=part["site"].str.extract(r"_n(\d+)$")[0].astype(int),
+                                   site=part["site"].str.replace(r"_n\d+$", "", regex=True))
+                cell = part.groupby(["site", "size", "property"])["rmse"].mean()
+                pct = 100 * (np.exp(np.log(cell / ref.reindex(cell.index)).groupby(
+                    level="size").mean()) - 1)
+                lines.append(f"- {rule}, against `plsr_tuned_full`: " + ", ".join(
+                    f"n = {n} {v:+.1f} %" for n, v in pct.items()) + ".")
+            if study:
+                ref = pd.read_csv(study[0]).groupby(["domain", "property", "model"])[
+                    "rmse"].mean().unstack()
+                cell = part.groupby(["site", "property"])["rmse"].mean()
+                cell.index.names = ["domain", "property"]
+                ref = ref.reindex(cell.index)
+                best = ref[["source", "plain_transfer"]].min(axis=1)
+                src_best = ref["source"] <= ref["plain_transfer"]
+                lines.append(
+                    f"- {rule}: at most the better of `source` and `plain_transfer` in "
+                    f"{int((cell <= best).sum())} of {len(cell)} cells; within 3 % of `source` "
+                    f"where it is the better in {int((cell[src_best] <= 1.03 * ref['source'][src_best]).sum())}"
+                    f" of {int(src_best.sum())}; against `source` "
+                    f"{100 * (np.exp(np.log(cell / ref['source']).mean()) - 1):+.1f} %.")
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="*", help="--out folders of localised_limesoda.py "
@@ -250,6 +286,9 @@ def main(argv=None):
         lines += [f"## {name}", "", f"{len(records)} site x fold records from "
                   f"{', '.join(dirs)}; sites {', '.join(sorted({r['site'] for r in records}))}.",
                   "", *markdown(table), "", _check_default(df, dirs), ""]
+        extra = against_baselines(df, dirs, ["equal blend within 1.5x of the best", DEFAULT])
+        if extra:
+            lines += ["Against the baselines of the runs (all folds):", "", *extra, ""]
     summary = pd.concat({"chosen on (mean of sets)": pd.DataFrame(chosen).mean(axis=1),
                          "held-out (mean of sets)": pd.DataFrame(held).mean(axis=1),
                          **{f"held-out {k}": v for k, v in held.items()}},

@@ -643,6 +643,8 @@ def main(argv=None):
         read = {k: pd.concat([pd.read_csv(Path(d) / f"localised_limesoda_{args.kind}_{k}.csv")
                               for d in args.combine], ignore_index=True)
                 for k in ("folds", "choices", "pooled")}
+        if args.sites:
+            read = {k: v[v["site"].isin(args.sites)] for k, v in read.items()}
         report(read["folds"].to_dict("records"), read["choices"].to_dict("records"), args,
                float("nan"), read["pooled"].to_dict("records"))
         return
