@@ -447,3 +447,10 @@ def test_equal_weighting_weighs_every_candidate_near_the_best_alike(split):
     assert np.allclose(chosen.weights_.sum(), 1.0)
     options = chosen.localisation_report_.query("candidate == 'localised'").option
     assert all(o in members or o.startswith(("equal(", "weights(")) for o in options)
+
+
+def test_unknown_weighting_is_a_clear_error(split):
+    local, glob = split
+    model = LocalisedRegressor(_pls_source(glob.X, glob.Y), members=LOCAL_ONLY, weighting="best")
+    with pytest.raises(ValueError, match="'weighting' parameter of LocalisedRegressor must be"):
+        model.fit(local.X.iloc[:20], local.Y.iloc[:20])
