@@ -356,7 +356,8 @@ def write_tree_archive(path, meta, arrays):
     files = {}
     for key, arr in arrays.items():
         buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+        np.save(buf, arr if arr.flags.f_contiguous else np.ascontiguousarray(arr),
+                allow_pickle=False)
         files[f"{ARRAY_PREFIX}{key}{ARRAY_SUFFIX}"] = buf.getvalue()
     meta = dict(meta, format=FORMAT_NAME, format_version=TREE_FORMAT_VERSION)
     raw_meta = json.dumps(meta, indent=1).encode("utf-8")

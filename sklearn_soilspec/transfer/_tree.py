@@ -148,7 +148,11 @@ class _Writer:
 
     def _array(self, arr):
         key = str(len(self.arrays))
-        self.arrays[key] = np.ascontiguousarray(arr)
+        # The memory order is kept (np.save writes Fortran order as such): a
+        # fitted model's matrix products must sum in the same order after a
+        # reload, or its predictions differ in the last bits on some CPUs.
+        arr = np.asarray(arr)
+        self.arrays[key] = arr if arr.flags.f_contiguous else np.ascontiguousarray(arr)
         return key
 
     def _remember(self, obj):
