@@ -61,7 +61,12 @@ def load(dirs):
                             targets=[str(s) for s in z["targets"]], oof=z["oof"],
                             test=z["test"], y_train=z["y_train"], y_test=z["y_test"],
                             columns=[json.loads(str(c)) for c in z["columns"]],
-                            weights=z["weights"]))
+                            weights=z["weights"],
+                            # Written since the second round; the study
+                            # setting's earlier files hold local rows that
+                            # are in the library without saying so.
+                            n_library_overlap=(int(z["n_library_overlap"])
+                                               if "n_library_overlap" in z else None)))
     if not out:
         raise SystemExit(f"No candidates/*_fold*.npz under {list(dirs)}: run "
                          "localised_limesoda.py with --candidates first.")
@@ -78,21 +83,27 @@ def load(dirs):
 
 
 @contextlib.contextmanager
-def _exclude_ratio(ratio):
-    old = _combine.EXCLUDE_RATIO
-    _combine.EXCLUDE_RATIO = ratio
+def _exclude_ratio(ratio, narrowing):
+    old = _combine.EXCLUDE_RATIO, _combine.NARROWING
+    _combine.EXCLUDE_RATIO, _combine.NARROWING = ratio, narrowing
     try:
         yield
     finally:
-        _combine.EXCLUDE_RATIO = old
+        _combine.EXCLUDE_RATIO, _combine.NARROWING = old
 
 
-def package_rule(rec, margin, ratio, weighting="select"):
-    """Weights (members x targets) and the clip range of ``LocalisedRegressor`` with these settings."""
+def package_rule(rec, margin, ratio, weighting="select", narrowing=np.inf):
+    """Weights (members x targets) and the clip range of ``LocalisedRegressor`` with these settings.
+
+    ``narrowing``: with ``weighting="equal"``, the ratio to the best within
+    which candidates are weighed alike is ``min(ratio, 1 + narrowing /
+    sqrt(n))``; infinite (the first round's rules), it is ``ratio``.
+    """
     model = LocalisedRegressor(source=None, margin=margin, weighting=weighting)
     model.target_names_ = rec["targets"]
+    model.n_library_overlap_ = rec.get("n_library_overlap") or 0
     members = {n: _Stub(c) for n, c in zip(rec["names"], rec["columns"])}
-    with _exclude_ratio(ratio), warnings.catch_warnings():
+    with _exclude_ratio(ratio, narrowing), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model._choose(members, rec["oof"].copy(), rec["y_train"])
     return model.weights_.to_numpy(), model._range
@@ -132,24 +143,135 @@ def rules():
     return out
 
 
+# -- the second round's rules (benchmarks/results/notes/combination_rules.md) --
+# weighting="equal" with c = 1, 2, 3 is the package's own code; the
+# confidence set and "auto" stand in for _combine.equal_weights inside the
+# package's _choose (after its checks), so they differ from it only there.
+
+def _confidence_set(z):
+    """Equal weights on the members not significantly worse than the best (paired test of squared errors)."""
+    def fn(P, y, eligible, names):
+        se = (P - y) ** 2
+        mse = se.mean(axis=1)
+        mse[~eligible] = np.inf
+        d = se - se[int(np.argmin(mse))]
+        sd = d.std(axis=1, ddof=1) / np.sqrt(len(y))
+        t = np.where(sd > 0, d.mean(axis=1) / np.where(sd > 0, sd, 1), 0.0)
+        return _ORIGINAL_EQUAL(P, y, eligible & (t <= z), names)
+    return fn
+
+
+def _auto(P, y, eligible, names, k=5):
+    """Per property, equal weights or the grid, whichever cross-validates better over the rows."""
+    n = len(y)
+    pred = {"equal": np.empty(n), "select": np.empty(n)}
+    for tr, te in _combine.folds(n, k, 0):
+        err = np.sqrt(np.mean((P[:, tr] - y[tr]) ** 2, axis=1))
+        ok = eligible & (err <= _combine.EXCLUDE_RATIO * err[eligible].min())
+        w, _, _ = _ORIGINAL_EQUAL(P[:, tr], y[tr], ok, names)
+        pred["equal"][te] = w @ P[:, te]
+        w, _, _ = _combine.option_grid(P[:, tr], y[tr], ok, names, len(tr), 0.3)
+        pred["select"][te] = w @ P[:, te]
+    r = {key: float(np.sqrt(np.mean((v - y) ** 2))) for key, v in pred.items()}
+    if r["select"] < r["equal"] * (1 - 0.3 / np.sqrt(n)):
+        return _combine.option_grid(P, y, eligible, names, n, 0.3)
+    return _ORIGINAL_EQUAL(P, y, eligible, names)
+
+
+_ORIGINAL_EQUAL = _combine.equal_weights
+
+
+@contextlib.contextmanager
+def _equal_replaced(fn):
+    _combine.equal_weights = fn
+    try:
+        yield
+    finally:
+        _combine.equal_weights = _ORIGINAL_EQUAL
+
+
+def _replaced_rule(fn):
+    def rule(rec):
+        with _equal_replaced(fn):
+            return package_rule(rec, 0.3, 1.5, "equal")
+    return rule
+
+
+FIRST_ROUND = "equal blend within 1.5x of the best"
+
+
+def second_round_rules():
+    """The rules the second round weighs, the first round's two among them."""
+    out = {FIRST_ROUND: lambda rec: package_rule(rec, 0.3, 1.5, "equal"),
+           DEFAULT: lambda rec: package_rule(rec, 0.3, 1.5)}
+    for c in (1, 2, 3):
+        out[narrowed(c)] = lambda rec, c=c: package_rule(rec, 0.3, 1.5, "equal", narrowing=c)
+    for z in (1, 2):
+        out[f"equal on the confidence set, z = {z}"] = _replaced_rule(_confidence_set(z))
+    out["auto: equal or the grid, by inner CV"] = _replaced_rule(_auto)
+    return out
+
+
+def narrowed(c):
+    return f"equal within min(1.5, 1 + {c:g}/sqrt(n))x of the best"
+
+
+def inner_rmse(records, table, k=5):
+    """As :func:`fold_rmse`, on inner folds of the training rows: no test row is read.
+
+    Each record's training rows are split into ``k`` shuffled folds; a rule
+    sees the out-of-fold predictions of the other folds' rows and is scored
+    on this fold's (pooled over the folds), against the ``plsr`` candidate's
+    out-of-fold predictions of the same rows.
+    """
+    rows = []
+    for rec in records:
+        n = rec["y_train"].shape[0]
+        splits = _combine.folds(n, k, 0)
+        ref = rec["oof"][rec["names"].index("plsr")]
+        for name, rule in table.items():
+            P = np.full(rec["y_train"].shape, np.nan)
+            for tr, te in splits:
+                sub = dict(rec, oof=rec["oof"][:, tr], y_train=rec["y_train"][tr],
+                           test=rec["oof"][:, te])
+                W, ranges = rule(sub)
+                P[te] = predict(sub, W, ranges)
+            for j, prop in enumerate(rec["targets"]):
+                m = ~np.isnan(rec["y_train"][:, j])
+                y = rec["y_train"][m, j]
+                rows.append(dict(site=rec["site"], fold=rec["fold"], property=prop, rule=name,
+                                 rmse=float(np.sqrt(np.mean((P[m, j] - y) ** 2))),
+                                 ref=float(np.sqrt(np.mean((ref[m, j] - y) ** 2)))))
+    return pd.DataFrame(rows)
+
+
+def apply(rec, rule):
+    """A rule's test predictions of one record and the half-widths of its 90 % intervals."""
+    W, ranges = rule(rec)
+    P = predict(rec, W, ranges)
+    # The 90 % interval as the model makes it: split-conformal on the
+    # out-of-fold residuals of the combined prediction.
+    oof = np.einsum("mt,mnt->nt", W, np.nan_to_num(rec["oof"]))
+    half = []
+    for j in range(P.shape[1]):
+        seen = ~np.isnan(rec["y_train"][:, j])
+        half.append(conformal_quantile(rec["y_train"][seen, j] - oof[seen, j], 0.1))
+    return P, np.array(half)
+
+
 def fold_rmse(records, table):
     """Long table: site, fold, property, rule, test RMSE (and of the reference ``plsr``)."""
     rows = []
     for rec in records:
         ref = rec["test"][rec["names"].index("plsr")]
         for name, rule in table.items():
-            W, ranges = rule(rec)
-            P = predict(rec, W, ranges)
-            # The 90 % interval as the model makes it: split-conformal on the
-            # out-of-fold residuals of the combined prediction.
-            oof = np.einsum("mt,mnt->nt", W, np.nan_to_num(rec["oof"]))
+            P, halves = apply(rec, rule)
             for j, prop in enumerate(rec["targets"]):
                 m = ~np.isnan(rec["y_test"][:, j])
                 if not m.any():
                     continue
                 y = rec["y_test"][m, j]
-                seen = ~np.isnan(rec["y_train"][:, j])
-                half = conformal_quantile(rec["y_train"][seen, j] - oof[seen, j], 0.1)
+                half = halves[j]
                 rows.append(dict(site=rec["site"], fold=rec["fold"], property=prop, rule=name,
                                  rmse=float(np.sqrt(np.mean((P[m, j] - y) ** 2))),
                                  ref=float(np.sqrt(np.mean((ref[m, j] - y) ** 2))),
@@ -254,6 +376,120 @@ def against_baselines(df, dirs, rules_shown):
     return lines
 
 
+def main_tables(records, rule, name, dirs, anchors=None):
+    """Lines: ``localised_limesoda.py``'s headline figures with ``rule`` as the localised model.
+
+    The baselines are the runs' own (their folds CSV); the localised model's
+    test RMSE per fold, pooled R2 and interval coverage are the rule's, from
+    the candidates. Empty for a folder without a folds CSV (size curves, the
+    study setting).
+    """
+    runs = [pd.read_csv(f) for d in dirs for f in Path(d).glob("localised_limesoda_*_folds.csv")]
+    if not runs:
+        return []
+    import localised_limesoda as ll  # the benchmark's own summaries
+
+    base = pd.concat(runs)
+    base = base[base["model"] != "localised"]
+    rows, pooled = [], {}
+    for rec in records:
+        P, half = apply(rec, rule)
+        for j, prop in enumerate(rec["targets"]):
+            m = ~np.isnan(rec["y_test"][:, j])
+            if not m.any():
+                continue
+            y, p = rec["y_test"][m, j], P[m, j]
+            rows.append(dict(site=rec["site"], fold=rec["fold"], property=prop,
+                             model="localised", rmse=float(np.sqrt(np.mean((p - y) ** 2)))))
+            acc = pooled.setdefault((rec["site"], prop), [[], [], 0])
+            acc[0].append(y)
+            acc[1].append(p)
+            acc[2] += int((np.abs(p - y) <= half[j]).sum())
+    df = pd.concat([base, pd.DataFrame(rows)])
+    cell = df.groupby(["site", "property", "model"])["rmse"].mean().unstack("model")
+    cell = cell[[m for m in ll.MODELS if m in cell.columns]]
+    ref = np.log(cell["localised"] / cell[ll.REFERENCE])
+    vs_ref = 100 * (np.exp(ref.groupby(level="property").mean()) - 1)
+    by_prop = np.log(cell["localised"].to_numpy()[:, None] / cell).groupby(
+        level="property").mean()
+    baselines = [m for m in cell.columns if m != "localised"]
+    best_prop = {prop: r[baselines].idxmin() for prop, r in cell.groupby(
+        level="property").mean().iterrows()}
+    ratio, vs_best, _ = ll._against_best_baseline(cell)
+    r2 = []
+    for (site, prop), (ys, ps, inside) in pooled.items():
+        y, p = np.concatenate(ys), np.concatenate(ps)
+        r2.append(dict(site=site, property=prop, model="localised", n=len(y), inside=inside,
+                       r2=1 - ((p - y) ** 2).sum() / ((y - y.mean()) ** 2).sum()))
+    r2 = pd.DataFrame(r2)
+    cov = r2.groupby("property")[["inside", "n"]].sum()
+    lines = [f"- {name}: against `{ll.REFERENCE}` " + ", ".join(
+        f"{prop} {v:+.1f} %" for prop, v in vs_ref.items())
+        + f", all {100 * (np.exp(ref.mean()) - 1):+.1f} %.",
+        "- against the best baseline of each property: " + ", ".join(
+            f"{prop} {100 * (np.exp(by_prop.loc[prop, b]) - 1):+.1f} % (`{b}`)"
+            for prop, b in best_prop.items()) + ".",
+        "- against the best baseline of each cell (hindsight): " + ", ".join(
+            f"{prop} {v:+.1f} %" for prop, v in vs_best.items())
+        + f"; cells more than 3 % worse: {int((ratio > 1.03).sum())} of {len(ratio)}.",
+        "- 90 % interval coverage, pooled over sites: " + ", ".join(
+            f"{prop} {100 * r.inside / r.n:.1f} %" for prop, r in cov.iterrows()) + "."]
+    if anchors:
+        lines.append("- anchors: " + ll._anchor_lines(r2, anchors)[0])
+    return lines
+
+
+def inner_report(sets, argv, margin_points, anchors):
+    """The second round: every rule chosen on inner folds, all of them reported on all test folds."""
+    table = second_round_rules()
+    lines = ["# Combination rules of the localised model, second round: chosen on inner folds", "",
+             "% change of RMSE against local PLSR (the `plsr` candidate), geometric mean over "
+             "site x property cells; negative is better. \"inner\": 5 folds over each record's "
+             "training rows, the rule set on 4/5 of their out-of-fold predictions and scored on "
+             "the rest (no test row is read); \"test\": all 10 test folds, which this round "
+             "does not use to choose.", ""]
+    inner, test, records_of = {}, {}, {}
+    for name, dirs in sets:
+        records = records_of[name] = load(dirs)
+        di, dt = inner_rmse(records, table), fold_rmse(records, table)
+        si, st = score(di), score(dt)
+        inner[name], test[name] = si["all"], st["all"]
+        t = pd.concat({"inner": si["all"], "inner worst cell": si["worst cell"],
+                       "test": st["all"], "test worst cell": st["worst cell"],
+                       **{f"test {c}": st[c] for c in st.columns
+                          if c not in ("all", "worst cell")}}, axis=1).sort_values("inner")
+        lines += [f"## {name}", "", f"{len(records)} site x fold records from "
+                  f"{', '.join(dirs)}.", "", *markdown(t), ""]
+    summary = pd.concat({"inner (mean of sets)": pd.DataFrame(inner).mean(axis=1),
+                         "test (mean of sets)": pd.DataFrame(test).mean(axis=1),
+                         **{f"test {k}": v for k, v in test.items()}},
+                        axis=1).sort_values("inner (mean of sets)")
+    best = summary.index[0]
+    gain = (summary.loc[FIRST_ROUND, "inner (mean of sets)"]
+            - summary.loc[best, "inner (mean of sets)"])
+    winner = best if gain > margin_points else FIRST_ROUND
+    lines += ["## Over the sets", "", *markdown(summary), "",
+              f"Best on the inner folds: **{best}**, {gain:.1f} points ahead of the first "
+              f"round's rule ({FIRST_ROUND}); the rule taken (that one unless a rule is more "
+              f"than {margin_points:g} points ahead): **{winner}**, on all test folds "
+              f"{summary.loc[winner, 'test (mean of sets)']:+.1f} % "
+              f"({summary.loc[FIRST_ROUND, 'test (mean of sets)']:+.1f} % for the first "
+              f"round's rule, {summary.loc[DEFAULT, 'test (mean of sets)']:+.1f} % for the "
+              f"runs' rule).", ""]
+    lines += ["## Against the baselines of the runs (all folds)", ""]
+    for name, dirs in sets:
+        recs = records_of[name]
+        for rule in dict.fromkeys([winner, FIRST_ROUND, DEFAULT]):
+            extra = main_tables(recs, table[rule], rule, dirs, anchors)
+            if not extra:
+                df = fold_rmse(recs, {rule: table[rule]})
+                extra = against_baselines(df, dirs, [rule])
+            lines += [f"{name}:" if rule == winner else "", *extra]
+        lines.append("")
+    lines += ["    python benchmarks/combination_rules.py " + " ".join(argv)]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="*", help="--out folders of localised_limesoda.py "
@@ -267,10 +503,22 @@ def main(argv=None):
                    help="the default is replaced only by a rule better by more than this many "
                         "points of the selection score")
     p.add_argument("--out", default=None, help="write the report here (markdown)")
+    p.add_argument("--inner", action="store_true",
+                   help="the second round: choose on inner folds of the training rows, report "
+                        "every rule on all test folds")
+    p.add_argument("--anchors", default=None,
+                   help="with --inner, the LimeSoDa authors' benchmark CSV, for the main sets")
     args = p.parse_args(argv)
     sets = [(s[0], s[1:]) for s in args.set] + ([("all", args.dirs)] if args.dirs else [])
     if not sets or any(not dirs for _, dirs in sets):
         p.error("give folders, or --set NAME DIR [DIR ...] (each with at least one folder)")
+    if args.inner:
+        text = inner_report(sets, argv if argv is not None else sys.argv[1:],
+                            args.margin_points, args.anchors)
+        if args.out:
+            Path(args.out).write_text(text)
+        sys.stdout.write(text)
+        return
     lines = [f"# Combination rules of the localised model, chosen on the {args.select} folds",
              "", "% change of mean RMSE against local PLSR (the `plsr` candidate), geometric "
              "mean over site x property cells; negative is better. \"chosen on\": the "

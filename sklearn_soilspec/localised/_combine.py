@@ -7,7 +7,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from scipy.optimize import nnls
 from sklearn.base import clone
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 
 from ..ensemble import cross_fit
 
@@ -17,17 +17,41 @@ __all__ = []
 # no weight: blending in a model 1.5 times worse than the best rarely helps,
 # and on a few dozen rows "rarely" is not worth the risk.
 EXCLUDE_RATIO = 1.5
+# weighting="equal" weighs alike the candidates within
+# min(EXCLUDE_RATIO, 1 + NARROWING / sqrt(n)) of the best: an out-of-fold RMSE
+# on n rows has a relative standard error near 1 / sqrt(2 n), so on ten rows
+# the candidates within 1.5x are indistinguishable from the best, while on a
+# thousand a candidate 7 % behind is worse, and averaging it in costs. Chosen
+# on inner folds of the training rows (benchmarks/combination_rules.py
+# --inner), from c = 1, 2, 3.
+NARROWING = 2.0
 # Out-of-fold predictions beyond this many target ranges from the local
 # targets are not a model of them (a per-domain scaling fitted on three rows,
 # a network that diverged): the member is dropped for that property.
 SANE_SPANS = 3.0
 
 
-def folds(n, cv, random_state):
-    """Shuffled K-fold with K = min(cv, n)."""
-    k = max(2, min(int(cv), n))
-    return [(tr, te) for tr, te in KFold(k, shuffle=True, random_state=random_state).split(
-        np.arange(n))]
+def folds(n, cv, random_state, groups=None):
+    """Shuffled K-fold with K = min(cv, n); with ``groups``, K = min(cv, n_groups) by group.
+
+    Rows of one group (replicate scans of a sample, the cores of one field)
+    are held out together: split apart, a held-out scan would be predicted
+    by a model that saw its twin, and every local model would look as good
+    as a lookup table.
+    """
+    if groups is None:
+        k = max(2, min(int(cv), n))
+        return [(tr, te) for tr, te in KFold(k, shuffle=True, random_state=random_state).split(
+            np.arange(n))]
+    n_groups = np.unique(groups).size
+    if n_groups < 2:
+        raise ValueError(
+            f"groups holds {n_groups} distinct value(s): cross-fitting by groups needs at "
+            "least 2 (one id per sample, its replicate scans sharing it); pass groups=None "
+            "if every row is its own sample.")
+    k = min(int(cv), n_groups)
+    splitter = GroupKFold(k, shuffle=True, random_state=random_state)
+    return [(tr, te) for tr, te in splitter.split(np.arange(n), groups=groups)]
 
 
 # Members in order of their usual cost (LimeSoDa vis-NIR, ~100 local rows, a
@@ -43,7 +67,7 @@ _COST_ORDER = ("fine_tuned", "gpr_d2", "gpr", "spiked_plsr", "mbl", "plsr",
 _WORKER_REPLACED = "A worker stopped while some jobs"
 
 
-def cross_fit_members(estimators, X, Y, splits, n_jobs=None):
+def cross_fit_members(estimators, X, Y, splits, n_jobs=None, groups=None):
     """``(predictions, fold_models, failures)`` of the members over ``splits``.
 
     :func:`sklearn_soilspec.ensemble.cross_fit`: a fold fit that fails
@@ -54,7 +78,7 @@ def cross_fit_members(estimators, X, Y, splits, n_jobs=None):
     here and the fitted members share the source and library again.
     """
     if effective_n_jobs(n_jobs) == 1 or len(estimators) < 2:
-        res = cross_fit(estimators, X, Y, cv=splits)
+        res = cross_fit(estimators, X, Y, cv=splits, fit_params=_group_params(estimators, groups))
         return res.predictions_, res.fold_models, res.failures
     rank = {name: i for i, name in enumerate(_COST_ORDER)}
     order = sorted(range(len(estimators)),
@@ -62,7 +86,7 @@ def cross_fit_members(estimators, X, Y, splits, n_jobs=None):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_WORKER_REPLACED, category=UserWarning)
         done = Parallel(n_jobs=n_jobs, prefer="processes")(
-            delayed(_cross_fit_one)(*estimators[i], X, Y, splits) for i in order)
+            delayed(_cross_fit_one)(*estimators[i], X, Y, splits, groups) for i in order)
     P = np.empty((len(estimators),) + done[0][0].shape)
     fold_models, failures = {}, {}
     for i, (pred, models, failed, caught) in zip(order, done):
@@ -75,15 +99,15 @@ def cross_fit_members(estimators, X, Y, splits, n_jobs=None):
     return P, {n: fold_models[n] for n in names}, {n: failures[n] for n in names}
 
 
-def refit_members(members, X, Y, n_jobs=None):
+def refit_members(members, X, Y, n_jobs=None, groups=None):
     """Each of ``members`` (name -> unfitted member) cloned and fitted on all rows."""
     names = list(members)
     if effective_n_jobs(n_jobs) == 1 or len(names) < 2:
-        return {name: clone(members[name]).fit(X, Y) for name in names}
+        return {name: clone(members[name]).fit(X, Y, groups=groups) for name in names}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_WORKER_REPLACED, category=UserWarning)
         done = Parallel(n_jobs=n_jobs, prefer="processes")(
-            delayed(_fit_one)(clone(members[name]), X, Y) for name in names)
+            delayed(_fit_one)(clone(members[name]), X, Y, groups) for name in names)
     out = {}
     for name, (fitted, caught) in zip(names, done):
         _rewarn(caught)
@@ -111,18 +135,25 @@ def reshare(fitted, member):
     return fitted
 
 
-def _cross_fit_one(name, member, X, Y, splits):
+def _group_params(estimators, groups):
+    # Members tune themselves by inner folds (PLSR's components, the
+    # fine-tuning's epochs): those folds keep a sample's scans together too.
+    return None if groups is None else {name: {"groups": groups} for name, _ in estimators}
+
+
+def _cross_fit_one(name, member, X, Y, splits, groups=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = cross_fit([(name, member)], X, Y, cv=splits)
+        res = cross_fit([(name, member)], X, Y, cv=splits,
+                        fit_params=_group_params([(name, member)], groups))
     return (res.predictions_[0], res.fold_models[name], res.failures[name],
             [(w.category, str(w.message)) for w in caught])
 
 
-def _fit_one(member, X, Y):
+def _fit_one(member, X, Y, groups=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fitted = member.fit(X, Y)
+        fitted = member.fit(X, Y, groups=groups)
     return fitted, [(w.category, str(w.message)) for w in caught]
 
 
@@ -131,6 +162,40 @@ def _rewarn(caught):
     # once, ignored or raised as they would be in a sequential fit.
     for category, message in caught:
         warnings.warn(message, category, stacklevel=4)
+
+
+def screen(P, y, applies, names, prop, bounds):
+    """``(status, rmse)`` of each member for one property: what may be weighed, and its out-of-fold RMSE.
+
+    ``P`` (members x measured rows) are the out-of-fold predictions, ``bounds``
+    ``(lo, hi, span)`` of the local values. A member that failed in a fold,
+    or whose predictions are not finite or beyond ``SANE_SPANS`` spans of the
+    local values, gets a status saying so and a NaN RMSE; the last two with a
+    warning (the failures were warned about by the cross-fit).
+    """
+    lo, hi, span = bounds
+    status, rmse = [], np.full(len(names), np.nan)
+    for i, name in enumerate(names):
+        if not applies[i]:
+            status.append("not applicable")
+        elif np.isnan(P[i]).all():
+            status.append("failed")
+        elif np.isnan(P[i]).any():
+            status.append("failed in some folds")
+        elif not np.isfinite(P[i]).all():
+            status.append("dropped: non-finite predictions")
+        elif (P[i] < lo - SANE_SPANS * span).any() or (P[i] > hi + SANE_SPANS * span).any():
+            status.append("dropped: implausible predictions")
+        else:
+            status.append("ok")
+        if status[-1] == "ok":
+            rmse[i] = float(np.sqrt(np.mean((P[i] - y) ** 2)))
+        if status[-1].startswith("dropped"):
+            warnings.warn(
+                f"Candidate {name!r} is left out for {prop!r}: its out-of-fold "
+                f"predictions are {status[-1].split(': ')[1]} (local {prop} spans "
+                f"{lo:g} to {hi:g} on {len(y)} rows).", UserWarning, stacklevel=4)
+    return status, rmse
 
 
 def option_grid(P, y, eligible, names, n, margin):
@@ -202,14 +267,19 @@ def option_grid(P, y, eligible, names, n, margin):
     return best[1], best[2], best[0]
 
 
+def equal_ratio(n):
+    """How far behind the best (a ratio of out-of-fold RMSE) a candidate still gets equal weight on ``n`` rows."""
+    return min(EXCLUDE_RATIO, 1.0 + NARROWING / math.sqrt(max(n, 1)))
+
+
 def equal_weights(P, y, eligible, names):
     """Equal weights on every eligible member: ``(weights, label, rmse)`` as :func:`option_grid`.
 
-    The rule ``LocalisedRegressor`` uses by default: no choice among blends,
-    so no search for chance to flatter, and the average of models whose
-    errors differ is better than its members more often than any one of them
-    is best. Chosen on the odd LimeSoDa folds over five sets of sites and
-    sizes (``benchmarks/combination_rules.py``).
+    The rule ``LocalisedRegressor`` uses by default (the caller makes
+    eligible the members within :func:`equal_ratio` of the best): no choice
+    among blends, so no search for chance to flatter, and the average of
+    models whose errors differ is better than its members more often than any
+    one of them is best.
     """
     idx = np.flatnonzero(eligible)
     idx = idx[np.argsort([np.mean((P[i] - y) ** 2) for i in idx])]

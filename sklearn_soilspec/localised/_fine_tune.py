@@ -18,11 +18,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 from ..neural import SpectralCNNRegressor
 from ..neural._callbacks import WeightCheckpoints
 from ..transfer._fine_tune import layer_groups
+from ._combine import folds
 
 __all__ = []
 
@@ -83,7 +83,8 @@ def _rmse(p, y):
     return float(np.sqrt(np.mean((p - y) ** 2)))
 
 
-def select_epochs(source_net, F, Y, S, names, epochs, inner_cv, margin, seed, params):
+def select_epochs(source_net, F, Y, S, names, epochs, inner_cv, margin, seed, params,
+                  groups=None):
     """Per property: ``"source"`` or the number of fine-tuning epochs, chosen out of fold.
 
     Parameters
@@ -108,6 +109,8 @@ def select_epochs(source_net, F, Y, S, names, epochs, inner_cv, margin, seed, pa
     seed : int
     params : dict
         Parameters of the fine-tuning runs.
+    groups : ndarray of shape (n,) or None
+        Sample ids: the inner folds hold a sample's scans out together.
 
     Returns
     -------
@@ -118,8 +121,9 @@ def select_epochs(source_net, F, Y, S, names, epochs, inner_cv, margin, seed, pa
     n, t = Y.shape
     epochs = sorted({int(e) for e in epochs})
     P = np.full((len(epochs), n, t), np.nan)
-    k = max(2, min(int(inner_cv), n))
-    for tr, te in KFold(k, shuffle=True, random_state=seed).split(np.arange(n)):
+    if groups is not None and np.unique(groups).size < 2:
+        groups = None  # one sample's scans: nothing can be held out by sample
+    for tr, te in folds(n, inner_cv, seed, groups):
         cols = [j for j in range(t) if np.sum(~np.isnan(Y[tr, j])) >= 2]
         if not cols:
             continue

@@ -9,10 +9,12 @@ all alike. The source model and the library are held by reference: cloning a
 member never copies them.
 """
 
+import inspect
 import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn import get_config
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
@@ -75,14 +77,16 @@ class Member(BaseEstimator):
         return type(self)(**{k: v if k in self._shared else clone(v, safe=False)
                              for k, v in params.items()})
 
-    def fit(self, X, Y):
+    def fit(self, X, Y, groups=None):
+        """Fit on the rows of ``X``; ``groups`` (sample ids) keep a member's inner folds by sample."""
         Y = np.asarray(Y, dtype=np.float64)
         wanted = range(Y.shape[1]) if self.columns is None else self.columns
         self.n_targets_ = Y.shape[1]
         self.fitted_columns_ = [j for j in wanted
                                 if np.sum(~np.isnan(Y[:, j])) >= self.min_rows]
         if self.fitted_columns_:
-            self._fit(np.asarray(X, dtype=np.float64), Y[:, self.fitted_columns_])
+            self._fit(np.asarray(X, dtype=np.float64), Y[:, self.fitted_columns_],
+                      None if groups is None else np.asarray(groups))
         return self
 
     def predict(self, X):
@@ -168,7 +172,7 @@ class SourceMember(Member):
         self.source_columns = source_columns
         self.columns = columns
 
-    def _fit(self, X, Y):
+    def _fit(self, X, Y, groups=None):
         pass
 
     def _predict(self, X):
@@ -195,7 +199,7 @@ class CorrectedSourceMember(SourceMember):
         self.bias_prior = bias_prior
         self.slope_prior = slope_prior
 
-    def _fit(self, X, Y):
+    def _fit(self, X, Y, groups=None):
         P = super()._predict(X)
         self.offset_, self.slope_, self.centre_ = [], [], []
         for j in range(Y.shape[1]):
@@ -242,7 +246,7 @@ class FineTunedMember(Member):
         self.n_seeds = n_seeds
         self.random_state = random_state
 
-    def _fit(self, X, Y):
+    def _fit(self, X, Y, groups=None):
         from ._fine_tune import SOURCE, select_epochs, train
 
         params = dict(self.cnn_params or {})
@@ -263,7 +267,7 @@ class FineTunedMember(Member):
             S = self._predict_source(X)
             self.choice_, self.selection_ = select_epochs(
                 self.view.final, F, Y, S, names, epochs, inner_cv, margin, int(seeds[0]),
-                params)
+                params, groups)
         tuned = sorted({c for c in self.choice_ if c != SOURCE})
         self.estimators_ = []
         if tuned:
@@ -299,8 +303,19 @@ class LocalMember(Member):
         self.wavelengths = wavelengths
         self.columns = columns
 
-    def _fit(self, X, Y):
-        self.estimator_ = clone(self.estimator).fit(as_frame(X, self.wavelengths), Y)
+    def _fit(self, X, Y, groups=None):
+        est = clone(self.estimator)
+        params = {}
+        if groups is not None and isinstance(est, Pipeline):
+            last, final = est.steps[-1]
+            if "groups" in inspect.signature(final.fit).parameters:
+                if get_config()["enable_metadata_routing"]:
+                    # A routing Pipeline passes only what its steps request.
+                    final.set_fit_request(groups=True)
+                    params["groups"] = groups
+                else:
+                    params[f"{last}__groups"] = groups
+        self.estimator_ = est.fit(as_frame(X, self.wavelengths), Y, **params)
 
     def _predict(self, X):
         return self.estimator_.predict(as_frame(X, self.wavelengths))
@@ -325,7 +340,7 @@ class LibraryMember(Member):
         return (f"LibraryMember({self.estimator!r}, library of {len(self.library_X)} spectra, "
                 f"columns={self.columns})")
 
-    def _fit(self, X, Y):
+    def _fit(self, X, Y, groups=None):
         Xl = regrid(X, self.wavelengths, self.library_wavelengths, "the library")
         lib_Y = np.asarray(self.library_Y, dtype=np.float64)[:, self.fitted_columns_]
         keep = ~np.isnan(lib_Y).all(axis=1)
@@ -350,7 +365,7 @@ class MeanMember(Member):
     def __init__(self, columns=None):
         self.columns = columns
 
-    def _fit(self, X, Y):
+    def _fit(self, X, Y, groups=None):
         self.mean_ = np.nanmean(Y, axis=0)
 
     def _predict(self, X):

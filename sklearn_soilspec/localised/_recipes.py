@@ -200,5 +200,7 @@ def without_local_rows(library_X, library_Y, local_on_library_grid):
         "out of the library, so that the library candidates are scored on rows they have not "
         "seen (the local rows are added to every library model anyway). If the source model "
         "was trained on this library too, its out-of-fold error and the prediction intervals "
-        "are optimistic: train it without the local samples.", UserWarning, stacklevel=4)
+        "are optimistic, so the candidates within 1.5x of the best are weighed alike whatever "
+        "the number of local rows: train the source without the local samples.", UserWarning,
+        stacklevel=4)
     return library_X[~same], library_Y[~same], int(same.sum())

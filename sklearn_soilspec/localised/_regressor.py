@@ -25,6 +25,7 @@ from ._members import (
     TransferView,
     regrid,
 )
+from ._replicates import check_groups, warn_if_replicates
 from ._recipes import (
     MEMBER_NAMES,
     REFITTED,
@@ -51,10 +52,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     candidate's out-of-fold predictions come from models that never saw those
     rows, and the candidates that predict afterwards are those fold models
     (their mean), so the weights hold for what predicts. The options weighed
-    per property are weighed on them: by default every candidate within 1.5
-    times the best one's out-of-fold RMSE gets an equal weight (one candidate
-    far ahead of the rest stands alone: "the global model as it is", "local
-    PLSR"); ``weighting="select"`` chooses among single candidates, equal
+    per property are weighed on them: by default every candidate not clearly
+    behind the best one's out-of-fold RMSE gets an equal weight, "clearly"
+    narrowing from 1.5 times on a few dozen rows to a few percent on
+    thousands, so that it averages at small n and chooses at large n (one
+    candidate far ahead of the rest stands alone: "the global model as it
+    is", "local PLSR"); ``weighting="select"`` chooses among single candidates, equal
     blends of the best two to four and free weights instead, a more complex
     option only where it gains a margin that grows as the local set shrinks.
 
@@ -126,9 +129,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     coverage : float, default=0.9
         Nominal coverage of :meth:`predict_interval`.
     weighting : {"equal", "select"}, default="equal"
-        ``"equal"``: equal weights on every candidate within 1.5 times the
-        best out-of-fold RMSE (chosen on odd LimeSoDa folds, reported on the
-        even ones: ``benchmarks/RESULTS.md``). ``"select"``: options, ``margin``.
+        ``"equal"``: equal weights on every candidate within
+        ``min(1.5, 1 + 2 / sqrt(n))`` times the best out-of-fold RMSE on the
+        property's ``n`` measured rows (1.5 up to n = 16, 1.2 at n = 100,
+        1.06 at n = 1,000; chosen on inner folds of the LimeSoDa training
+        rows: ``benchmarks/RESULTS.md``), 1.5 whatever ``n`` where the local
+        rows are in the ``library``. ``"select"``: options, ``margin``.
     margin : float, default=0.3
         With ``weighting="select"``, the complexity margin: an equal blend replaces the best single candidate
         only if its out-of-fold RMSE is lower by more than
@@ -208,7 +214,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     than three target ranges outside the local targets, is dropped for that
     property with a warning (a per-domain standardisation fitted on three
     rows can do that); one whose out-of-fold RMSE exceeds 1.5 times the best
-    one's gets no weight. Predictions are kept within three target ranges of
+    one's gets no weight (with ``weighting="equal"``, the narrower ratio above). Predictions are kept within three target ranges of
     the local targets for the same reason.
 
     With a ``library``, ``mbl`` is memory-based: each of its fold models keeps
@@ -288,7 +294,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     # -- fitting -----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Cross-fit the candidates on the local samples and weigh them per property.
 
         Parameters
@@ -298,6 +304,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             ``wavelengths`` set, or on the source's grid).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Local soil properties; NaN where not measured.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Sample ids (replicate scans of a sample share one, or the
+            samples of a field): the cross-fit, and the candidates' own
+            inner folds, hold a group's rows out together. Without it, rows
+            that repeat another row's values of two or more properties are
+            warned about. Routed with ``set_fit_request(groups=True)``.
 
         Returns
         -------
@@ -308,19 +320,22 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         Y, self.target_names_, self._y_is_1d = check_targets(y, X.shape[0],
                                                              type(self).__name__, names)
         n, t = Y.shape
+        groups = check_groups(groups, n)
+        if groups is None:
+            warn_if_replicates(Y)
         self.source_ = resolve_source(self.source)
         self.wavelengths_ = self._local_axis(X.shape[1])
         members = self._build_members(X, Y)
-        splits = _combine.folds(n, self.cv, self.random_state)
+        splits = _combine.folds(n, self.cv, self.random_state, groups)
         P, fold_models, failures = _combine.cross_fit_members(list(members.items()), X, Y,
-                                                              splits, self.n_jobs)
+                                                              splits, self.n_jobs, groups)
         self._choose(members, P, Y)
         self._residuals = [Y[~np.isnan(Y[:, j]), j]
                            - self._oof_combined[~np.isnan(Y[:, j]), j] for j in range(t)]
         self.interval_halfwidth_ = self._halfwidth(self.coverage)
         used = [m for m in members if (self.weights_.loc[m] > 0).any()]
         refit = {m: members[m] for m in used if m in REFITTED or not fold_models[m]}
-        refitted = _combine.refit_members(refit, X, Y, self.n_jobs)
+        refitted = _combine.refit_members(refit, X, Y, self.n_jobs, groups)
         self.members_ = {m: refitted[m] if m in refit else FoldMean(fold_models[m])
                          for m in used}
         self.failures_ = {k: v for k, v in failures.items() if v}
@@ -456,30 +471,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             lo, hi = float(y.min()), float(y.max())
             span = max(hi - lo, 1e-9 * max(1.0, abs(hi)), float(np.std(y)))
             Pj = P[:, measured, j]
-            status, rmse = [], np.full(len(names), np.nan)
-            for i, name in enumerate(names):
-                applies = members[name].columns is None or j in members[name].columns
-                if not applies:
-                    status.append("not applicable")
-                elif np.isnan(Pj[i]).all():
-                    status.append("failed")
-                elif np.isnan(Pj[i]).any():
-                    status.append("failed in some folds")
-                elif not np.isfinite(Pj[i]).all():
-                    status.append("dropped: non-finite predictions")
-                elif (Pj[i] < lo - _combine.SANE_SPANS * span).any() or (
-                        Pj[i] > hi + _combine.SANE_SPANS * span).any():
-                    status.append("dropped: implausible predictions")
-                else:
-                    status.append("ok")
-                if status[-1] == "ok":
-                    rmse[i] = float(np.sqrt(np.mean((Pj[i] - y) ** 2)))
-                if status[-1].startswith("dropped"):
-                    warnings.warn(
-                        f"Candidate {name!r} is left out for {prop!r}: its out-of-fold "
-                        f"predictions are {status[-1].split(': ')[1]} (local {prop} spans "
-                        f"{lo:g} to {hi:g} on {measured.sum()} rows).", UserWarning,
-                        stacklevel=3)
+            applies = [members[m].columns is None or j in members[m].columns for m in names]
+            status, rmse = _combine.screen(Pj, y, applies, names, prop, (lo, hi, span))
             ok = ~np.isnan(rmse)
             if not ok.any():
                 if "mean" not in names:
@@ -500,9 +493,16 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 rmse[ok] = np.sqrt(np.mean((y - y.mean()) ** 2))
                 status[i] = "ok: no other candidate"
             best = np.nanmin(rmse)
-            eligible = ok & (rmse <= _combine.EXCLUDE_RATIO * best)
+            # Local rows found in the library were most likely in the
+            # source's training set too: its out-of-fold error on them is
+            # in-sample, so a lead over the other candidates is no evidence
+            # and the ratio stays at its widest.
+            narrow = self.weighting == "equal" and not getattr(self, "n_library_overlap_", 0)
+            ratio = (_combine.equal_ratio(int(measured.sum())) if narrow
+                     else _combine.EXCLUDE_RATIO)
+            eligible = ok & (rmse <= ratio * best)
             for i in np.flatnonzero(ok & ~eligible):
-                status[i] = f"no weight: > {_combine.EXCLUDE_RATIO:g}x best"
+                status[i] = f"no weight: > {ratio:.3g}x best"
             if self.weighting == "equal":
                 w, label, r = _combine.equal_weights(np.nan_to_num(Pj), y, eligible, names)
             else:

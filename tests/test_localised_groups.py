@@ -1,0 +1,83 @@
+"""Replicate scans: the cross-fit holds a sample's scans out together when given its ids."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.dummy import DummyRegressor
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import GroupKFold, cross_validate
+
+from sklearn_soilspec.datasets import make_spectra
+from sklearn_soilspec.localised import LocalisedRegressor
+from sklearn_soilspec.localised._combine import folds
+
+MEMBERS = ["plsr", "mean"]
+
+
+@pytest.fixture(scope="module")
+def scans():
+    """30 samples scanned three times each (a little instrument noise), lab values shared."""
+    lib = make_spectra(30, n_domains=1, wavelengths=range(400, 2500, 20), random_state=3).as_frame()
+    rng = np.random.default_rng(0)
+    X = pd.concat([lib.X] * 3, ignore_index=True)
+    X = X + 1e-3 * rng.standard_normal(X.shape)
+    Y = pd.concat([lib.Y] * 3, ignore_index=True)
+    groups = np.tile(np.arange(30), 3)
+    return X, Y, groups
+
+
+def _source(X, Y):
+    return DummyRegressor().fit(X, Y)
+
+
+def _plsr_oof(model):
+    rep = model.localisation_report_
+    return rep[rep.candidate == "plsr"].set_index("property").oof_rmse
+
+
+def test_grouped_folds_never_split_a_group():
+    groups = np.repeat(np.arange(12), 3)
+    splits = folds(len(groups), 5, 0, groups)
+    assert len(splits) == 5
+    for tr, te in splits:
+        assert not set(groups[tr]) & set(groups[te])
+    with pytest.raises(ValueError, match="needs at least 2"):
+        folds(6, 5, 0, np.zeros(6))
+
+
+def test_replicate_scans_are_warned_about_and_held_out_together_with_groups(scans):
+    X, Y, groups = scans
+    with pytest.warns(UserWarning, match="replicate scans of one sample, pass"):
+        leaky = LocalisedRegressor(_source(X, Y), members=MEMBERS, random_state=0).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*replicate scans", category=UserWarning)
+        warnings.simplefilter("error", FitFailedWarning)
+        held = LocalisedRegressor(_source(X, Y), members=MEMBERS, random_state=0).fit(X, Y, groups=groups)
+    # A scan's twins in the training folds flatter the local model: by sample,
+    # its out-of-fold error is that of a new sample, and the intervals widen.
+    assert (_plsr_oof(held) > 1.5 * _plsr_oof(leaky)).all()
+    assert (held.interval_halfwidth_ > leaky.interval_halfwidth_).all()
+
+
+def test_groups_must_match_the_rows(scans):
+    X, Y, groups = scans
+    model = LocalisedRegressor(_source(X, Y), members=MEMBERS)
+    with pytest.raises(ValueError, match="groups has 10 entries for 90 local rows"):
+        model.fit(X, Y, groups=groups[:10])
+    with pytest.raises(ValueError, match="groups holds 1 distinct value"):
+        model.fit(X, Y, groups=np.zeros(len(X)))
+
+
+def test_groups_are_routed_by_cross_validate(scans):
+    X, Y, groups = scans
+    model = LocalisedRegressor(_source(X, Y), members=MEMBERS, cv=3)
+    # The splitter and the model both get the ids: no fit warns of replicates.
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*replicate scans", category=UserWarning)
+        warnings.simplefilter("error", FitFailedWarning)
+        res = cross_validate(model.set_fit_request(groups=True), X, Y, cv=GroupKFold(3),
+                             params={"groups": groups}, return_estimator=True)
+    assert len(res["estimator"]) == 3 and np.isfinite(res["test_score"]).all()
