@@ -470,6 +470,19 @@ def _fine_tune(args):
     return 0
 
 
+def _replicate_groups(local, quiet):
+    """The sample ids where some repeat (replicate scans), else None."""
+    import pandas as pd
+
+    ids = getattr(local, "sample_ids", None)
+    if ids is None or pd.unique(ids).size == len(ids):
+        return None
+    if not quiet:
+        print(f"{len(ids)} rows are scans of {pd.unique(ids).size} samples (their ids "
+              "repeat): a sample's scans are held out together", flush=True)
+    return ids
+
+
 def _localise_model(args, source, local):
     """fine-tune without --plain: a LocalisedRegressor, written as a .soilspec model file."""
     from .localised import LocalisedRegressor
@@ -488,8 +501,10 @@ def _localise_model(args, source, local):
               flush=True)
     fine_tune = {"device": args.device} if args.epochs is None else {
         "device": args.device, "max_epochs": args.epochs}
+    groups = _replicate_groups(local, args.quiet)
     model = LocalisedRegressor(source, library=library, fine_tune=fine_tune,
-                               random_state=args.seed, n_jobs=args.n_jobs).fit(frame.X, frame.Y)
+                               random_state=args.seed, n_jobs=args.n_jobs).fit(
+                                   frame.X, frame.Y, groups=groups)
     pickled = str(args.out).lower().endswith((".joblib", ".pkl", ".pickle"))
     if pickled:
         # Asked for by name: a pickle for the user's own machines only.

@@ -188,6 +188,33 @@ def test_fine_tune_makes_the_localised_model_and_predict_gives_intervals(files, 
     assert code == 2 and "--allow-pickle" in io.err
 
 
+def test_fine_tune_holds_replicate_scans_out_by_sample(files, tmp_path, capsys, monkeypatch):
+    # Two scans of every local sample (one id each): the localised model is
+    # fitted with the ids as groups, so no fold sees a held-out scan's twin.
+    local = pd.read_csv(files["local"])
+    twice = tmp_path / "scans.csv"
+    pd.concat([local, local]).to_csv(twice, index=False)
+    model = tmp_path / "global.soilspec"
+    code, io = _run(["train-global", "--data", "csv", "--path", files["library"],
+                     "--group-column", "site", "--id-column", "id", "--exclude-domains", "MG.44",
+                     "--epochs", "2", "--out", model, "--quiet"], capsys)
+    assert code == 0, io.err
+    from sklearn_soilspec.localised import LocalisedRegressor
+
+    seen, fit = {}, LocalisedRegressor.fit
+
+    def spy(self, X, y, groups=None):
+        seen["groups"] = groups
+        return fit(self, X, y, groups=groups)
+
+    monkeypatch.setattr(LocalisedRegressor, "fit", spy)
+    code, io = _run(["fine-tune", model, twice, "--id-column", "id", "--epochs", "2",
+                     "--out", tmp_path / "local.soilspec"], capsys)
+    assert code == 0, io.err
+    assert f"{2 * len(local)} rows are scans of {len(local)} samples" in io.out
+    assert [str(g) for g in seen["groups"]] == [str(i) for i in local["id"]] * 2
+
+
 @pytest.mark.parametrize("cores, domains, expected", [(2, None, 2), (2, ["a"], 1),
                                                        (8, ["a", "b", "c"], 3), (1, None, 1)])
 def test_localise_runs_one_process_per_domain_up_to_the_cores(monkeypatch, cores, domains,
