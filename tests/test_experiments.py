@@ -626,3 +626,29 @@ def test_domains_spread_over_a_dask_cluster(limesoda):
         serial.scores_pooled.drop(columns="rank"),
         spread.scores_pooled.query("model != 'probe'").drop(columns="rank").reset_index(drop=True),
     )
+
+
+def test_replicate_scans_are_split_and_fitted_by_sample():
+    # Domain d1 holds 10 samples scanned 3 times each (one id per sample):
+    # a test scan's twins must not be in training, and the local fit gets
+    # the ids as groups for its own folds.
+    lib = _toy_library()
+    ids = np.array([f"x{i}" for i in range(len(lib.X))], dtype=object)
+    d1 = np.flatnonzero(lib.groups == "d1")
+    ids[d1] = [f"s{i % 10}" for i in range(d1.size)]
+    lib = SpectralLibrary(X=lib.X, Y=lib.Y, groups=lib.groups, wavelengths=lib.wavelengths,
+                          target_names=lib.target_names, sample_ids=ids)
+    class SampleGroups(UnrequestingRecorder):
+        _groups_are_samples = True  # as LocalisedRegressor: no routing request needed
+
+    FITS.clear()
+    res = LocalisationExperiment(models={"loc": ModelSpec(SampleGroups(), "local",
+                                                          missing_targets="native")},
+                                 target_domains=["d1"], n_repeats=3, test_size=0.3,
+                                 verbose=0).run(lib)
+    assert len(FITS) == 3
+    for repeat, fit in enumerate(FITS):
+        tested = set(res.predictions.query("repeat == @repeat")["sample_id"])
+        assert len(tested) == 3 and fit["groups"] is not None
+        assert not tested & set(fit["groups"])
+        assert len(fit["groups"]) == 21 and set(fit["groups"]) | tested == {f"s{i}" for i in range(10)}

@@ -8,7 +8,8 @@ from sklearn import config_context
 from sklearn.pipeline import Pipeline
 
 from ._per_target import PerTargetRegressor
-from ._spec import param_ending, requests_groups, source_parameter, with_verbosity
+from ._spec import (param_ending, requests_groups, source_parameter,
+                    takes_sample_groups, with_verbosity)
 
 __all__ = ["count_fits", "fit_global", "run_domain"]
 
@@ -109,8 +110,13 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
                 _done(progress)
             record(name, fitted_global[name], pd.NA, None, None)
 
+    # Sample ids where they repeat (replicate scans): the local fits that take
+    # groups hold a sample's scans out together in their own folds.
+    ids = None if local.sample_ids is None else np.asarray(local.sample_ids).astype(str)
+    replicates = ids is not None and pd.unique(ids).size < ids.size
     for repeat, test in enumerate(tests):
         train = np.setdiff1d(np.arange(len(local)), test)
+        local_groups = ids[train] if replicates else None
         X_test = local.X.iloc[test]
         for name, spec in specs.items():
             if spec.training != "global":
@@ -119,11 +125,13 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
                 est = fitted_global[name]
             elif spec.training == "local":
                 est = _prepare(spec, verbose)
-                est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat)
+                est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat,
+                           groups=local_groups)
             elif spec.training == "transfer":
                 est = _prepare(spec, verbose, warm_start_from=fitted_global[spec.source],
                                library=global_)
-                est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat)
+                est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat,
+                           groups=local_groups)
             else:  # spiked
                 est = _prepare(spec, verbose, local_domain=domain)
                 X = pd.concat([global_.X, local.X.iloc[train]])
@@ -174,6 +182,8 @@ def _fit(est, X, Y, name, domain, repeat=None, groups=None):
     names = list(Y.columns)
     y = Y.iloc[:, 0] if len(names) == 1 else Y
     try:
+        if groups is not None and takes_sample_groups(est):
+            return est.fit(X, y, groups=groups)
         if groups is not None and requests_groups(est):
             # Metadata routing delivers groups to whichever step requested
             # them, through Pipelines and the per-target wrapper.

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import ShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -396,11 +396,17 @@ class LocalisationExperiment(BaseEstimator):
                         f"{d!r} ({rows.size} samples)."
                     )
                 # One seed per domain: its splits do not depend on n_jobs or on
-                # which other domains are run.
-                ss = ShuffleSplit(
-                    self.n_repeats, test_size=self.test_size, random_state=base + position[d]
-                )
-                tests = [test for _, test in ss.split(rows)]
+                # which other domains are run. Replicate scans of a sample (its
+                # id repeated) go to the test rows together, or a test scan's
+                # twin would be in training (test_size then counts samples).
+                ids = (None if library.sample_ids is None
+                       else np.asarray(library.sample_ids)[rows].astype(str))
+                if ids is None or pd.unique(ids).size == rows.size:
+                    ids = None
+                split = ShuffleSplit if ids is None else GroupShuffleSplit
+                ss = split(self.n_repeats, test_size=self.test_size,
+                           random_state=base + position[d])
+                tests = [test for _, test in ss.split(rows, groups=ids)]
             splits[d] = tests
         return splits
 

@@ -124,6 +124,17 @@ def requests_groups(est):
     return "groups" in get_routing_for_object(est).consumes("fit", ["groups"])
 
 
+def takes_sample_groups(est):
+    """Whether ``est``'s ``groups`` are sample ids (``LocalisedRegressor``), not domain labels.
+
+    Given the ids of replicate scans, its cross-fit and its candidates' inner
+    folds hold a sample out whole. Other estimators' ``groups`` mean domains
+    (per-domain standardisation, grouped inner CV) and get them only by
+    metadata routing, when they request them.
+    """
+    return bool(getattr(est, "_groups_are_samples", False))
+
+
 def as_spec(model):
     """A ModelSpec from a ModelSpec or a bare estimator (trained locally)."""
     return model if isinstance(model, ModelSpec) else ModelSpec(model)

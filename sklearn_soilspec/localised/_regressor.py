@@ -274,6 +274,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    # fit's groups are sample ids (replicate scans), not domain labels.
+    _groups_are_samples = True
+
     def __sklearn_clone__(self):
         # sklearn's clone would replace the fitted source by an unfitted copy
         # and deep-copy the library; both are only read, so clones share them.
