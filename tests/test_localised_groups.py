@@ -1,4 +1,4 @@
-"""Replicate scans: the cross-fit holds a sample's scans out together when given its ids."""
+"""Local rows that are not what they seem: replicate scans (groups), spectra measured otherwise than the source."""
 
 import warnings
 
@@ -81,3 +81,23 @@ def test_groups_are_routed_by_cross_validate(scans):
         res = cross_validate(model.set_fit_request(groups=True), X, Y, cv=GroupKFold(3),
                              params={"groups": groups}, return_estimator=True)
     assert len(res["estimator"]) == 3 and np.isfinite(res["test_score"]).all()
+
+
+@pytest.mark.parametrize("kind, site", [("visnir", "CV.98"), ("mir", "NRW.42")])
+def test_reflectance_against_an_absorbance_source_is_warned_about(kind, site):
+    from sklearn_soilspec.datasets import load_limesoda_spectra
+    from sklearn_soilspec.localised import train_source_model
+
+    local, glob = load_limesoda_spectra(kind).as_frame().split_domain(site)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = train_source_model(glob, max_epochs=1, module_params={
+            "channels": (4,), "shared_units": (8,), "head_units": 8})
+    full = load_limesoda_spectra(kind, sites=[site]).as_frame()
+    X, Y = full.X.iloc[:20], full.Y.iloc[:20]
+    for spectra, inverted in ((X, False), (10.0 ** -X, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            LocalisedRegressor(src, members=["source", "mean"]).fit(spectra, Y)
+        said = [str(w.message) for w in caught if "look inverted" in str(w.message)]
+        assert bool(said) == inverted, said

@@ -153,6 +153,36 @@ class TransferView:
         return np.asarray(self.entry.predict(self.to_source(X)), dtype=np.float64).reshape(
             len(X), -1)
 
+    def warn_if_inverted(self, X, stacklevel=4):
+        """Warn where the local spectra look inverted against the source network's training spectra.
+
+        The mean of what the network sees of the local spectra is compared
+        with the mean it was trained on (``x_mean_``). Two soils measured the
+        same way have mean spectra of one shape; reflectance against
+        absorbance (``log10(1/R)``) turns the shape over, and a negative
+        correlation says so (each LimeSoDa site against a source trained on
+        the others of its kind: 0.6 to 0.99 measured alike, -0.3 to -0.9 as
+        reflectance against absorbance; ``tests/test_localised_groups.py``).
+        The transfer candidates would still be weighed (and outscored), but
+        the user should know why they fail.
+        """
+        ref = getattr(self.final, "x_mean_", None)
+        if ref is None or len(X) == 0:
+            return
+        F = np.asarray(self.features(X), dtype=np.float64)
+        local, ref = F.reshape(len(F), -1).mean(axis=0), np.ravel(ref)
+        if local.shape != ref.shape or not (np.std(local) > 0 and np.std(ref) > 0):
+            return
+        r = float(np.corrcoef(local, ref)[0, 1])
+        if r < 0:
+            warnings.warn(
+                f"The local spectra look inverted against the spectra the source was trained on "
+                f"(correlation of their mean spectra, as the source sees them, {r:.2f}): is one "
+                "reflectance and the other absorbance? Convert the local spectra to the source's "
+                "measurement (sklearn_soilspec.preprocessing.Absorbance turns reflectance into "
+                "absorbance), or the transfer candidates cannot help.", UserWarning,
+                stacklevel=stacklevel)
+
     def features(self, X):
         """What the source's network sees: its preprocessing applied to the local spectra."""
         X = self.to_source(X)

@@ -396,6 +396,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     for m in transfer:
                         self.skipped_[m] = str(exc)
                     transfer = []
+                if transfer:
+                    view.warn_if_inverted(X)
                 if transfer and getattr(view.final, "target_names_", None) is None:
                     width = view.predict(X[:1]).shape[1]
                     if width != Y.shape[1]:
