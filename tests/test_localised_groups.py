@@ -101,3 +101,25 @@ def test_reflectance_against_an_absorbance_source_is_warned_about(kind, site):
             LocalisedRegressor(src, members=["source", "mean"]).fit(spectra, Y)
         said = [str(w.message) for w in caught if "look inverted" in str(w.message)]
         assert bool(said) == inverted, said
+
+
+def test_fine_spectra_are_modelled_on_the_working_grid():
+    # An ASD's 1 nm: the local candidates' derivative windows would span
+    # 11 nm; they work on 5 nm, as on data stored at 5 nm.
+    from sklearn_soilspec.localised._recipes import working_grid
+    from sklearn_soilspec.preprocessing import WavelengthResampler
+
+    assert working_grid(np.arange(400.0, 2500.0, 5.0)) is None
+    np.testing.assert_allclose(working_grid(np.arange(350.0, 2501.0))[[0, 1, -1]], [350, 355, 2500])
+    cm = working_grid(np.arange(3997.4, 499.0, -1.9285))
+    assert cm[0] == pytest.approx(3997.4) and cm[1] - cm[0] == pytest.approx(-4.0)
+    lib = make_spectra(60, n_domains=1, wavelengths=np.arange(400.0, 2401.0), random_state=0)
+    lib = lib.as_frame()
+    coarse = WavelengthResampler(min_step=5.0).set_output(transform="pandas").fit_transform(lib.X)
+    reports = []
+    for X in (lib.X, coarse):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = LocalisedRegressor(_source(X, lib.Y), members=MEMBERS, random_state=0).fit(X, lib.Y)
+        reports.append(m.localisation_report_.set_index(["property", "candidate"]).oof_rmse)
+    pd.testing.assert_series_equal(reports[0], reports[1])

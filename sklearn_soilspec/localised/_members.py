@@ -326,12 +326,22 @@ class FineTunedMember(Member):
 
 
 class LocalMember(Member):
-    """A model trained on the local rows alone, on the local spectra's own range."""
+    """A model trained on the local rows alone, on the local spectra's own range.
 
-    def __init__(self, estimator=None, wavelengths=None, columns=None):
+    With a ``grid`` (the working grid of fine spectra), the spectra are
+    resampled onto it first.
+    """
+
+    def __init__(self, estimator=None, wavelengths=None, columns=None, grid=None):
         self.estimator = estimator
         self.wavelengths = wavelengths
         self.columns = columns
+        self.grid = grid
+
+    def _frame(self, X):
+        if self.grid is None:
+            return as_frame(X, self.wavelengths)
+        return as_frame(regrid(X, self.wavelengths, self.grid, "the working grid"), self.grid)
 
     def _fit(self, X, Y, groups=None):
         est = clone(self.estimator)
@@ -345,10 +355,10 @@ class LocalMember(Member):
                     params["groups"] = groups
                 else:
                     params[f"{last}__groups"] = groups
-        self.estimator_ = est.fit(as_frame(X, self.wavelengths), Y, **params)
+        self.estimator_ = est.fit(self._frame(X), Y, **params)
 
     def _predict(self, X):
-        return self.estimator_.predict(as_frame(X, self.wavelengths))
+        return self.estimator_.predict(self._frame(X))
 
 
 class LibraryMember(Member):

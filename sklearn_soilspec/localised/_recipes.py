@@ -7,7 +7,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ..preprocessing import SavitzkyGolay, parse_wavelengths
+from ..preprocessing import SavitzkyGolay, parse_wavelengths, resample_spectra
+from ._source import DEFAULT_MIN_STEP
 
 __all__ = []
 
@@ -32,6 +33,26 @@ FINE_TUNE_LR = 1e-4
 # steps of the small sets the grid was chosen on, and the cost of each fit
 # grows with them (a 414-row site took 1,015 s with 200 epochs).
 FINE_TUNE_MAX_STEPS = 160
+
+def working_grid(wavelengths):
+    """The grid the local and library candidates work on, or None to keep ``wavelengths``.
+
+    No finer than 5 nm or 4 cm-1 (``DEFAULT_MIN_STEP``, the source model's
+    policy; an axis beyond 3000 is taken for wavenumbers). The candidates'
+    Savitzky-Golay windows (11 and 15 points) are set for data on that step,
+    LimeSoDa's; on an ASD's 1 nm they would span 11 nm, and the derivatives
+    of such narrow windows are mostly noise.
+    """
+    if wavelengths is None or len(wavelengths) < 3:
+        return None
+    wl = np.asarray(wavelengths, dtype=np.float64)
+    step = DEFAULT_MIN_STEP["cm-1" if wl.max() > 3000 else "nm"]
+    if np.median(np.abs(np.diff(wl))) >= 0.999 * step:
+        return None
+    # From the first value of the axis, in its direction (MIR runs downward).
+    span = wl[-1] - wl[0]
+    return wl[0] + np.sign(span) * step * np.arange(int(abs(span) / step + 1e-9) + 1)
+
 
 def savgol(deriv, n_features):
     """The benchmark's Savitzky-Golay derivative, its window clipped to short spectra."""
@@ -119,6 +140,8 @@ def fine_tune_params(cnn, n_train, overrides):
 def library_arrays(library, target_names, local_wavelengths, n_local_features):
     """``(X, Y, wavelengths, columns)`` of the library, ``Y`` aligned to the local properties.
 
+    ``X`` is on the library's :func:`working_grid`.
+
     ``columns`` lists the local properties the library measures; the others
     are NaN columns of ``Y``.
     """
@@ -145,6 +168,9 @@ def library_arrays(library, target_names, local_wavelengths, n_local_features):
                 f"wavelength axis, and the local spectra have {n_local_features}: pass the "
                 "library as a SpectralLibrary or with DataFrame columns named by wavelength.")
         wl = local_wavelengths
+    grid = working_grid(wl)
+    if grid is not None:
+        X, wl = resample_spectra(X, wl, grid), grid
     if names is None:
         if Y_.shape[1] != len(target_names):
             raise ValueError(

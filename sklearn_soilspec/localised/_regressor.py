@@ -35,6 +35,7 @@ from ._recipes import (
     local_estimators,
     resolve_source,
     without_local_rows,
+    working_grid,
 )
 
 __all__ = ["LocalisedRegressor"]
@@ -385,6 +386,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 try:
                     # Checked here, not left to fail fold fit after fold fit.
                     view.to_source(X[:1])
+                    view.warn_if_inverted(X)
                 except ValueError as exc:
                     # Grids that do not overlap, or candidates asked for by
                     # name, are an error; an array of another width with no
@@ -396,8 +398,6 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     for m in transfer:
                         self.skipped_[m] = str(exc)
                     transfer = []
-                if transfer:
-                    view.warn_if_inverted(X)
                 if transfer and getattr(view.final, "target_names_", None) is None:
                     width = view.predict(X[:1]).shape[1]
                     if width != Y.shape[1]:
@@ -426,12 +426,13 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     else:
                         self.skipped_["fine_tuned"] = "the source is not a network"
         n_feat = self.n_features_in_ if self.wavelengths_ is None else len(self.wavelengths_)
-        for name, est in local_estimators(n_feat, self.pls_components,
-                                          self.random_state).items():
+        grid = working_grid(self.wavelengths_)
+        for name, est in local_estimators(n_feat if grid is None else len(grid),
+                                          self.pls_components, self.random_state).items():
             if name in requested and auto and name.startswith("gpr") and n > _GP_MAX_ROWS:
                 self.skipped_[name] = f"more than {_GP_MAX_ROWS} local rows (cost grows as n^3)"
             elif name in requested:
-                members[name] = LocalMember(est, self.wavelengths_)
+                members[name] = LocalMember(est, self.wavelengths_, grid=grid)
         lib_members = [m for m in ("mbl", "spiked_plsr") if m in requested]
         if lib_members and self.library is not None:
             lib_X, lib_Y, lib_wl, lib_cols = library_arrays(self.library, self.target_names_,
