@@ -27,7 +27,6 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +37,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
+from _output import emit  # benchmarks/_output.py
 import combination_rules as cr
 from sklearn_soilspec.baselines import PLSRegressionCV
 from sklearn_soilspec.datasets import load_limesoda_spectra
@@ -168,10 +168,7 @@ def main(argv=None):
         lines.append(f"| {variant} | " + " | ".join(f"{v:+.1f}" for v in r) + " |")
     lines += ["", f"Largest inner gain: **{best}**, {gain[best]:.1f} points; taken (more than "
               f"{args.margin_points:g} points needed): **{taken}**."]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        Path(args.out).write_text(text)
-    sys.stdout.write(text)
+    emit("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _output import emit  # benchmarks/_output.py
 from sklearn_soilspec.localised import LocalisedRegressor, _combine
 from sklearn_soilspec.localised._combine import conformal_quantile
 
@@ -528,9 +529,7 @@ def main(argv=None):
     if args.inner:
         text = inner_report(sets, argv if argv is not None else sys.argv[1:],
                             args.margin_points, args.anchors, overlap=not args.ignore_overlap)
-        if args.out:
-            Path(args.out).write_text(text)
-        sys.stdout.write(text)
+        emit(text, args.out)
         return
     lines = [f"# Combination rules of the localised model, chosen on the {args.select} folds",
              "", "% change of mean RMSE against local PLSR (the `plsr` candidate), geometric "
@@ -574,10 +573,7 @@ def main(argv=None):
                 f"{v:.1f} %" for v in cov.loc[rule]) + " |")
     lines += ["", "    python benchmarks/combination_rules.py " + " ".join(
                   (argv if argv is not None else sys.argv[1:]))]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        Path(args.out).write_text(text)
-    sys.stdout.write(text)
+    emit("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,13 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GroupKFold
 
+from _output import emit  # benchmarks/_output.py
 from sklearn_soilspec.datasets import load_limesoda_spectra
 from sklearn_soilspec.localised import LocalisedRegressor
 
@@ -114,9 +114,7 @@ def main(argv=None):
         for site in args.sites or SITES[kind]:
             run_site(kind, site, args, rows)
     text = report(pd.DataFrame(rows), argv if argv is not None else sys.argv[1:], time.time() - t0)
-    if args.out:
-        Path(args.out).write_text(text)
-    sys.stdout.write(text)
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from _output import emit  # benchmarks/_output.py
 from sklearn_soilspec.datasets import load_limesoda_spectra
 from sklearn_soilspec.localised._members import as_frame, regrid
 from sklearn_soilspec.localised._recipes import local_estimators, working_grid
@@ -85,10 +85,7 @@ def main(argv=None):
     for (cand, site, prop), r in cell.iterrows():
         lines.append(f"| {cand} | {site} | {prop} | {r['native 1 nm']:.3f} | "
                      f"{r['working grid 5 nm']:.3f} |")
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        Path(args.out).write_text(text)
-    sys.stdout.write(text)
+    emit("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":
