@@ -123,3 +123,22 @@ def test_fine_spectra_are_modelled_on_the_working_grid():
             m = LocalisedRegressor(_source(X, lib.Y), members=MEMBERS, random_state=0).fit(X, lib.Y)
         reports.append(m.localisation_report_.set_index(["property", "candidate"]).oof_rmse)
     pd.testing.assert_series_equal(reports[0], reports[1])
+
+
+def test_rounded_values_shared_by_chance_are_not_taken_for_replicates():
+    # Integer clay and pH to a tenth on 1,000 rows: a third of the rows share
+    # both values with another row by chance, but their spectra are not each
+    # other's nearest, so no replicate warning; true triplicates are warned of.
+    from sklearn_soilspec.localised._replicates import warn_if_replicates
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 50))
+    Y = np.c_[rng.integers(5, 60, 1000), np.round(rng.uniform(4, 8, 1000), 1)].astype(float)
+    _, counts = np.unique(Y, axis=0, return_counts=True)
+    assert counts[counts > 1].sum() > 250
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_replicates(X, Y)
+    scans = np.vstack([X[:300]] * 3) + 0.01 * rng.normal(size=(900, 50))
+    with pytest.warns(UserWarning, match="900 of 900 local rows repeat"):
+        warn_if_replicates(scans, np.vstack([Y[:300]] * 3))

@@ -326,7 +326,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         n, t = Y.shape
         groups = check_groups(groups, n)
         if groups is None:
-            warn_if_replicates(Y)
+            warn_if_replicates(X, Y)
         self.source_ = resolve_source(self.source)
         self.wavelengths_ = self._local_axis(X.shape[1])
         members = self._build_members(X, Y)

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import column_or_1d
 
 __all__ = []
@@ -22,26 +23,39 @@ def check_groups(groups, n):
     return groups
 
 
-def warn_if_replicates(Y, stacklevel=3):
-    """Warn when many rows repeat another row's values of two or more properties.
+def warn_if_replicates(X, Y, stacklevel=3, max_checked=300):
+    """Warn when many rows look like replicate scans: same lab values, nearest spectra.
 
-    Replicate scans of one sample carry the sample's lab values; two
-    different samples rarely agree on two measured properties to the last
-    digit. Cross-fitted with their twins in the training folds, replicate
-    scans make every local model look as good as a lookup table, and the
-    weights and intervals follow that.
+    Replicate scans of one sample carry the sample's lab values, and each
+    scan's nearest spectrum is one of its twins. Two different samples
+    rarely agree on two measured properties, and when they do by rounding
+    (integer clay, pH to a tenth, on a thousand rows) their spectra are not
+    each other's nearest. Cross-fitted with their twins in the training
+    folds, replicate scans make every local model look as good as a lookup
+    table, and the weights and intervals follow that.
     """
     measured = ~np.isnan(Y)
-    rows = measured.sum(axis=1) >= 2
-    if rows.sum() < 4:
+    rows = np.flatnonzero(measured.sum(axis=1) >= 2)
+    if rows.size < 4:
         return
     _, inverse, counts = np.unique(np.where(measured, Y, np.inf)[rows], axis=0,
                                    return_inverse=True, return_counts=True)
-    repeated = int((counts[inverse.ravel()] > 1).sum())
-    if repeated >= max(4, rows.sum() // 4):
-        warnings.warn(
-            f"{repeated} of {int(rows.sum())} local rows repeat another row's values of every "
-            "measured property: if they are replicate scans of one sample, pass "
-            "fit(X, y, groups=sample_ids) so that a sample's scans are held out together "
-            "(else the out-of-fold errors, the weights and the intervals are optimistic).",
-            UserWarning, stacklevel=stacklevel)
+    inverse = inverse.ravel()
+    repeated = rows[counts[inverse] > 1]
+    if repeated.size < max(4, rows.size // 4):
+        return
+    label = np.full(len(Y), -1)
+    label[rows] = inverse
+    checked = np.random.default_rng(0).permutation(repeated)[:max_checked]
+    # The nearest other spectrum of each checked row (Euclidean).
+    idx = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(
+        np.asarray(X)[checked], return_distance=False)
+    nn = np.where(idx[:, 0] == checked, idx[:, 1], idx[:, 0])
+    if np.mean(label[nn] == label[checked]) < 0.5:
+        return
+    warnings.warn(
+        f"{repeated.size} of {rows.size} local rows repeat another row's values of every "
+        "measured property, and their nearest spectra are those rows': if they are replicate "
+        "scans of one sample, pass fit(X, y, groups=sample_ids) so that a sample's scans are "
+        "held out together (else the out-of-fold errors, the weights and the intervals are "
+        "optimistic).", UserWarning, stacklevel=stacklevel)
