@@ -142,3 +142,23 @@ def test_rounded_values_shared_by_chance_are_not_taken_for_replicates():
     scans = np.vstack([X[:300]] * 3) + 0.01 * rng.normal(size=(900, 50))
     with pytest.warns(UserWarning, match="900 of 900 local rows repeat"):
         warn_if_replicates(scans, np.vstack([Y[:300]] * 3))
+
+
+def test_a_model_on_the_working_grid_round_trips_through_a_model_file(tmp_path):
+    from sklearn.cross_decomposition import PLSRegression
+
+    from sklearn_soilspec.transfer import load_model, save_model
+
+    lib = make_spectra(40, n_domains=1, wavelengths=np.arange(400.0, 2401.0), random_state=1)
+    lib = lib.as_frame()
+    source = PLSRegression(3).fit(lib.X, lib.Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LocalisedRegressor(source, members=["plsr", "gpr"], cv=3,
+                                   random_state=0).fit(lib.X, lib.Y)
+    grids = [m.estimators_[0].grid if hasattr(m, "estimators_") else m.grid
+             for m in model.members_.values()]
+    assert grids and all(g is not None and np.diff(g)[0] == 5.0 for g in grids)
+    path = save_model(model, tmp_path / "fine.soilspec", unit="nm", measurement="absorbance")
+    again = load_model(path)
+    np.testing.assert_array_equal(again.predict(lib.X[:5]), model.predict(lib.X[:5]))
