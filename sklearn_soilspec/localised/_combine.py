@@ -308,6 +308,79 @@ def _cross_validated_rmse(P, y, k=5):
     return float(np.sqrt(np.mean((pred - y) ** 2)))
 
 
+REPORT_COLUMNS = ["property", "candidate", "oof_rmse", "weight", "n_rows", "status", "option",
+                  "vs_source_pct", "vs_plsr_pct"]
+
+
+def weigh(members, P, Y, target_names, weighting, margin, widest=False):
+    """The weights of every property: ``(W, ranges, report_rows, combined)``.
+
+    ``P`` (members x rows x properties) are the out-of-fold predictions,
+    ``Y`` the local targets (NaN where not measured). Per property the
+    members are screened (:func:`screen`), those beyond the ratio to the
+    best get no weight (:func:`equal_ratio` for ``weighting="equal"``, or
+    ``EXCLUDE_RATIO`` with ``widest`` or ``"select"``), and the rule sets
+    the weights. ``ranges`` are the clip ranges of the predictions,
+    ``combined`` the out-of-fold predictions of the weighted model.
+    """
+    names = list(members)
+    n, t = Y.shape
+    W = np.zeros((len(names), t))
+    ranges = {}
+    rows, combined = [], np.full((n, t), np.nan)
+    for j, prop in enumerate(target_names):
+        measured = ~np.isnan(Y[:, j])
+        y = Y[measured, j]
+        lo, hi = float(y.min()), float(y.max())
+        span = max(hi - lo, 1e-9 * max(1.0, abs(hi)), float(np.std(y)))
+        Pj = P[:, measured, j]
+        applies = [members[m].columns is None or j in members[m].columns for m in names]
+        status, rmse = screen(Pj, y, applies, names, prop, (lo, hi, span))
+        ok = ~np.isnan(rmse)
+        if not ok.any():
+            if "mean" not in names:
+                raise ValueError(
+                    f"No candidate could predict {prop!r} from its {measured.sum()} "
+                    "measured local row(s): include 'mean' in members, or measure it on "
+                    "more samples.")
+            # One or two measured rows leave every fold without data for
+            # some candidate: the local mean is all that can be said.
+            warnings.warn(
+                f"No candidate could be validated for {prop!r} on its {measured.sum()} "
+                "measured local row(s); it is predicted by its local mean.", UserWarning,
+                stacklevel=4)
+            ok = np.array([name == "mean" for name in names])
+            i = names.index("mean")
+            P[i, :, j] = np.where(np.isnan(P[i, :, j]), y.mean(), P[i, :, j])
+            Pj = P[:, measured, j]
+            rmse[ok] = np.sqrt(np.mean((y - y.mean()) ** 2))
+            status[i] = "ok: no other candidate"
+        best = np.nanmin(rmse)
+        narrow = weighting == "equal" and not widest
+        ratio = equal_ratio(int(measured.sum())) if narrow else EXCLUDE_RATIO
+        eligible = ok & (rmse <= ratio * best)
+        for i in np.flatnonzero(ok & ~eligible):
+            status[i] = f"no weight: > {ratio:.3g}x best"
+        if weighting == "equal":
+            w, label, r = equal_weights(np.nan_to_num(Pj), y, eligible, names)
+        else:
+            w, label, r = option_grid(np.nan_to_num(Pj), y, eligible, names,
+                                      int(measured.sum()), margin)
+        W[:, j] = w
+        combined[:, j] = np.where(np.isnan(P[:, :, j]), 0.0, P[:, :, j]).T @ w
+        for i, name in enumerate(names):
+            rows.append(dict(property=prop, candidate=name, oof_rmse=rmse[i],
+                             weight=w[i], n_rows=int(measured.sum()), status=status[i]))
+        ref = {k: rmse[names.index(k)] if k in names else np.nan
+               for k in ("source", "plsr")}
+        rows.append(dict(property=prop, candidate="localised", oof_rmse=r, weight=1.0,
+                         n_rows=int(measured.sum()), status="ok", option=label,
+                         vs_source_pct=100.0 * (r / ref["source"] - 1.0),
+                         vs_plsr_pct=100.0 * (r / ref["plsr"] - 1.0)))
+        ranges[j] = (lo - SANE_SPANS * span, hi + SANE_SPANS * span)
+    return W, ranges, rows, combined
+
+
 def conformal_quantile(residuals, alpha):
     """Split-conformal quantile: the ceil((n+1)(1-alpha))-th smallest |residual|.
 

@@ -466,71 +466,14 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     # -- weighing ----------------------------------------------------------------
 
     def _choose(self, members, P, Y):
-        names = list(members)
-        n, t = Y.shape
-        W = np.zeros((len(names), t))
-        self._range = {}
-        rows, combined = [], np.full((n, t), np.nan)
-        for j, prop in enumerate(self.target_names_):
-            measured = ~np.isnan(Y[:, j])
-            y = Y[measured, j]
-            lo, hi = float(y.min()), float(y.max())
-            span = max(hi - lo, 1e-9 * max(1.0, abs(hi)), float(np.std(y)))
-            Pj = P[:, measured, j]
-            applies = [members[m].columns is None or j in members[m].columns for m in names]
-            status, rmse = _combine.screen(Pj, y, applies, names, prop, (lo, hi, span))
-            ok = ~np.isnan(rmse)
-            if not ok.any():
-                if "mean" not in names:
-                    raise ValueError(
-                        f"No candidate could predict {prop!r} from its {measured.sum()} "
-                        "measured local row(s): include 'mean' in members, or measure it on "
-                        "more samples.")
-                # One or two measured rows leave every fold without data for
-                # some candidate: the local mean is all that can be said.
-                warnings.warn(
-                    f"No candidate could be validated for {prop!r} on its {measured.sum()} "
-                    "measured local row(s); it is predicted by its local mean.", UserWarning,
-                    stacklevel=3)
-                ok = np.array([name == "mean" for name in names])
-                i = names.index("mean")
-                P[i, :, j] = np.where(np.isnan(P[i, :, j]), y.mean(), P[i, :, j])
-                Pj = P[:, measured, j]
-                rmse[ok] = np.sqrt(np.mean((y - y.mean()) ** 2))
-                status[i] = "ok: no other candidate"
-            best = np.nanmin(rmse)
-            # Local rows found in the library were most likely in the
-            # source's training set too: its out-of-fold error on them is
-            # in-sample, so a lead over the other candidates is no evidence
-            # and the ratio stays at its widest.
-            narrow = self.weighting == "equal" and not getattr(self, "n_library_overlap_", 0)
-            ratio = (_combine.equal_ratio(int(measured.sum())) if narrow
-                     else _combine.EXCLUDE_RATIO)
-            eligible = ok & (rmse <= ratio * best)
-            for i in np.flatnonzero(ok & ~eligible):
-                status[i] = f"no weight: > {ratio:.3g}x best"
-            if self.weighting == "equal":
-                w, label, r = _combine.equal_weights(np.nan_to_num(Pj), y, eligible, names)
-            else:
-                w, label, r = _combine.option_grid(np.nan_to_num(Pj), y, eligible, names,
-                                                   int(measured.sum()), self.margin)
-            W[:, j] = w
-            combined[:, j] = np.where(np.isnan(P[:, :, j]), 0.0, P[:, :, j]).T @ w
-            for i, name in enumerate(names):
-                rows.append(dict(property=prop, candidate=name, oof_rmse=rmse[i],
-                                 weight=w[i], n_rows=int(measured.sum()), status=status[i]))
-            ref = {k: rmse[names.index(k)] if k in names else np.nan
-                   for k in ("source", "plsr")}
-            rows.append(dict(property=prop, candidate="localised", oof_rmse=r, weight=1.0,
-                             n_rows=int(measured.sum()), status="ok", option=label,
-                             vs_source_pct=100.0 * (r / ref["source"] - 1.0),
-                             vs_plsr_pct=100.0 * (r / ref["plsr"] - 1.0)))
-            self._range[j] = (lo - _combine.SANE_SPANS * span, hi + _combine.SANE_SPANS * span)
-        self.weights_ = pd.DataFrame(W, index=names, columns=self.target_names_)
-        self.localisation_report_ = pd.DataFrame(rows, columns=[
-            "property", "candidate", "oof_rmse", "weight", "n_rows", "status", "option",
-            "vs_source_pct", "vs_plsr_pct"])
-        self._oof_combined = combined
+        # Local rows found in the library were most likely in the source's
+        # training set too: its out-of-fold error on them is in-sample, so a
+        # lead over the other candidates is no evidence; the ratio stays wide.
+        widest = bool(getattr(self, "n_library_overlap_", 0))
+        W, self._range, rows, self._oof_combined = _combine.weigh(
+            members, P, Y, self.target_names_, self.weighting, self.margin, widest)
+        self.weights_ = pd.DataFrame(W, index=list(members), columns=self.target_names_)
+        self.localisation_report_ = pd.DataFrame(rows, columns=_combine.REPORT_COLUMNS)
 
     def _halfwidth(self, coverage):
         return np.array([_combine.conformal_quantile(r, 1.0 - coverage)
