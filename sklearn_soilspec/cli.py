@@ -503,8 +503,8 @@ def _localise_model(args, source, local):
         "device": args.device, "max_epochs": args.epochs}
     groups = _replicate_groups(local, args.quiet)
     model = LocalisedRegressor(source, library=library, fine_tune=fine_tune,
-                               random_state=args.seed, n_jobs=args.n_jobs).fit(
-                                   frame.X, frame.Y, groups=groups)
+                               random_state=args.seed, n_jobs=args.n_jobs,
+                               verbose=int(not args.quiet)).fit(frame.X, frame.Y, groups=groups)
     pickled = str(args.out).lower().endswith((".joblib", ".pkl", ".pickle"))
     if pickled:
         # Asked for by name: a pickle for the user's own machines only.

@@ -162,3 +162,18 @@ def test_a_model_on_the_working_grid_round_trips_through_a_model_file(tmp_path):
     path = save_model(model, tmp_path / "fine.soilspec", unit="nm", measurement="absorbance")
     again = load_model(path)
     np.testing.assert_array_equal(again.predict(lib.X[:5]), model.predict(lib.X[:5]))
+
+
+def test_verbose_says_each_candidate_as_it_ends_and_what_was_chosen(scans, capsys):
+    X, Y, groups = scans
+    quiet = LocalisedRegressor(_source(X, Y), members=MEMBERS, random_state=0).fit(
+        X, Y, groups=groups)
+    assert capsys.readouterr().out == ""
+    loud = LocalisedRegressor(_source(X, Y), members=MEMBERS, random_state=0, verbose=1).fit(
+        X, Y, groups=groups)
+    out = capsys.readouterr().out
+    assert "cross-fitting 2 candidates over 5 folds" in out
+    assert "[1/2] plsr: 5 folds in" in out and "[2/2] mean: 5 folds in" in out
+    for prop in quiet.target_names_:
+        assert f"  {prop}: " in out
+    pd.testing.assert_frame_equal(quiet.weights_, loud.weights_)

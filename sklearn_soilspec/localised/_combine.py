@@ -1,6 +1,7 @@
 """Out-of-fold predictions, the per-property choice of weights, and conformal quantiles."""
 
 import math
+import time
 import warnings
 
 import numpy as np
@@ -67,7 +68,7 @@ _COST_ORDER = ("fine_tuned", "gpr_d2", "gpr", "spiked_plsr", "mbl", "plsr",
 _WORKER_REPLACED = "A worker stopped while some jobs"
 
 
-def cross_fit_members(estimators, X, Y, splits, n_jobs=None, groups=None):
+def cross_fit_members(estimators, X, Y, splits, n_jobs=None, groups=None, say=None):
     """``(predictions, fold_models, failures)`` of the members over ``splits``.
 
     :func:`sklearn_soilspec.ensemble.cross_fit`: a fold fit that fails
@@ -76,10 +77,22 @@ def cross_fit_members(estimators, X, Y, splits, n_jobs=None, groups=None):
     members are independent and seed themselves, so the results are those
     of the sequential run; the warnings of the workers are raised again
     here and the fitted members share the source and library again.
+    ``say`` (a print function or None) is told of each member as it ends.
     """
     if effective_n_jobs(n_jobs) == 1 or len(estimators) < 2:
-        res = cross_fit(estimators, X, Y, cv=splits, fit_params=_group_params(estimators, groups))
-        return res.predictions_, res.fold_models, res.failures
+        # Member by member (the results do not depend on the order), so
+        # that a long fit can say how far it is.
+        P, fold_models, failures = [], {}, {}
+        for i, (name, member) in enumerate(estimators):
+            t0 = time.perf_counter()
+            res = cross_fit([(name, member)], X, Y, cv=splits,
+                            fit_params=_group_params([(name, member)], groups))
+            P.append(res.predictions_[0])
+            fold_models[name], failures[name] = res.fold_models[name], res.failures[name]
+            if say is not None:
+                say(f"  [{i + 1}/{len(estimators)}] {name}: {len(splits)} folds in "
+                    f"{time.perf_counter() - t0:.1f} s")
+        return np.stack(P), fold_models, failures
     rank = {name: i for i, name in enumerate(_COST_ORDER)}
     order = sorted(range(len(estimators)),
                    key=lambda i: rank.get(estimators[i][0], len(rank)))
@@ -89,9 +102,12 @@ def cross_fit_members(estimators, X, Y, splits, n_jobs=None, groups=None):
             delayed(_cross_fit_one)(*estimators[i], X, Y, splits, groups) for i in order)
     P = np.empty((len(estimators),) + done[0][0].shape)
     fold_models, failures = {}, {}
-    for i, (pred, models, failed, caught) in zip(order, done):
+    for k, (i, (pred, models, failed, caught, seconds)) in enumerate(zip(order, done)):
         name, member = estimators[i]
         _rewarn(caught)
+        if say is not None:
+            say(f"  [{k + 1}/{len(estimators)}] {name}: {len(splits)} folds in {seconds:.1f} s "
+                "(in a worker)")
         P[i] = pred
         fold_models[name] = [reshare(m, member) for m in models]
         failures[name] = failed
@@ -142,12 +158,13 @@ def _group_params(estimators, groups):
 
 
 def _cross_fit_one(name, member, X, Y, splits, groups=None):
+    t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = cross_fit([(name, member)], X, Y, cv=splits,
                         fit_params=_group_params([(name, member)], groups))
     return (res.predictions_[0], res.fold_models[name], res.failures[name],
-            [(w.category, str(w.message)) for w in caught])
+            [(w.category, str(w.message)) for w in caught], time.perf_counter() - t0)
 
 
 def _fit_one(member, X, Y, groups=None):

@@ -40,6 +40,10 @@ from ._recipes import (
 
 __all__ = ["LocalisedRegressor"]
 
+def _say(message):
+    print(message, flush=True)
+
+
 # A Gaussian process costs n^3: beyond this many local rows "auto" leaves the
 # GPs out (PLSR and the transfer candidates have the data they need by then).
 _GP_MAX_ROWS = 3000
@@ -172,6 +176,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         on one core and 32 s with ``n_jobs=2``: the fine-tuning runs are
         half of the work and bound it, and starting the workers costs a
         few seconds.
+    verbose : int, default=0
+        1 or more: a line as each candidate's cross-fit ends (with its
+        seconds) and the option chosen per property.
 
     Attributes
     ----------
@@ -256,11 +263,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         "wavelengths": ["array-like", None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
     }
 
     def __init__(self, source, library=None, members="auto", cv=5, n_seeds=1, coverage=0.9,
                  margin=0.3, weighting="equal", pls_components=15, fine_tune=None,
-                 wavelengths=None, random_state=0, n_jobs=None):
+                 wavelengths=None, random_state=0, n_jobs=None, verbose=0):
         self.source = source
         self.library = library
         self.members = members
@@ -274,6 +282,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self.wavelengths = wavelengths
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     # fit's groups are sample ids (replicate scans), not domain labels.
     _groups_are_samples = True
@@ -331,9 +340,16 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         self.wavelengths_ = self._local_axis(X.shape[1])
         members = self._build_members(X, Y)
         splits = _combine.folds(n, self.cv, self.random_state, groups)
+        say = _say if self.verbose else None
+        if say:
+            say(f"LocalisedRegressor: {n} local rows, {t} properties; cross-fitting "
+                f"{len(members)} candidates over {len(splits)} folds")
         P, fold_models, failures = _combine.cross_fit_members(list(members.items()), X, Y,
-                                                              splits, self.n_jobs, groups)
+                                                              splits, self.n_jobs, groups, say)
         self._choose(members, P, Y)
+        if say:
+            for _, r in self.localisation_report_.query("candidate == 'localised'").iterrows():
+                say(f"  {r.property}: {r.option} (out-of-fold RMSE {r.oof_rmse:.4g})")
         self._residuals = [Y[~np.isnan(Y[:, j]), j]
                            - self._oof_combined[~np.isnan(Y[:, j]), j] for j in range(t)]
         self.interval_halfwidth_ = self._halfwidth(self.coverage)
