@@ -177,3 +177,31 @@ def test_verbose_says_each_candidate_as_it_ends_and_what_was_chosen(scans, capsy
     for prop in quiet.target_names_:
         assert f"  {prop}: " in out
     pd.testing.assert_frame_equal(quiet.weights_, loud.weights_)
+
+
+def test_a_source_trained_on_the_local_rows_is_found_by_its_fingerprints(tmp_path):
+    # A regional library's global model that saw the farm's samples: its
+    # out-of-fold error on them is in-sample. The network keeps fingerprints
+    # of its training spectra (through a model file too), so the localised
+    # model finds them without being given the library.
+    from sklearn_soilspec.localised import train_source_model
+    from sklearn_soilspec.transfer import load_model, save_model
+
+    lib = make_spectra(120, n_domains=2, wavelengths=range(400, 2500, 20),
+                       random_state=0).as_frame()
+    tiny = {"channels": (4,), "shared_units": (8,), "head_units": 8}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inside = train_source_model(lib, max_epochs=1, module_params=tiny)
+        apart = train_source_model(lib.subset(np.arange(30, 120)), max_epochs=1,
+                                   module_params=tiny)
+    path = save_model(inside, tmp_path / "inside.soilspec", unit="nm", measurement="absorbance")
+    X, Y = lib.X.iloc[:30], lib.Y.iloc[:30]
+    for source, seen in ((inside, 30), (load_model(path), 30), (apart, 0)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = LocalisedRegressor(source, members=["source", "plsr", "mean"], cv=3).fit(X, Y)
+        said = [str(w.message) for w in caught if "was trained on" in str(w.message)]
+        assert model.n_source_overlap_ == seen and bool(said) == bool(seen)
+        if seen:
+            assert f"trained on {seen} of the 30 local spectra" in said[0]

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
+from .._fingerprints import seen_rows
 from ..preprocessing import WavelengthResampler, format_wavelengths, resample_spectra
 
 __all__ = []
@@ -182,6 +183,24 @@ class TransferView:
                 "measurement (sklearn_soilspec.preprocessing.Absorbance turns reflectance into "
                 "absorbance), or the transfer candidates cannot help.", UserWarning,
                 stacklevel=stacklevel)
+
+    def count_seen(self, X, stacklevel=4):
+        """How many local rows the source network was trained on (by fingerprint), warned of.
+
+        A regional library's global model often saw the farm's samples; its
+        out-of-fold error on them is then in-sample, and so are the
+        intervals that rest on it.
+        """
+        seen = int(seen_rows(getattr(self.final, "training_fingerprints_", None),
+                             self.features(X)).sum())
+        if seen:
+            warnings.warn(
+                f"The source model was trained on {seen} of the {len(X)} local spectra: its "
+                "out-of-fold error on them is in-sample, so the candidates within 1.5x of the "
+                "best are weighed alike whatever the number of rows, and the prediction "
+                "intervals are optimistic. Train the source without the local samples to score "
+                "it honestly.", UserWarning, stacklevel=stacklevel)
+        return seen
 
     def features(self, X):
         """What the source's network sees: its preprocessing applied to the local spectra."""

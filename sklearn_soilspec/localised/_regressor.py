@@ -208,6 +208,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     n_library_overlap_ : int
         Library spectra that were the local spectra themselves, left out of
         the library candidates (only with a ``library``).
+    n_source_overlap_ : int
+        Local spectra the source network was trained on, found by the
+        fingerprints it keeps of its training spectra (warned of).
     failures_ : dict of str -> list of (int, str)
         Fold fits that failed (fold index and message), by candidate.
 
@@ -389,7 +392,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     def _build_members(self, X, Y):
         n = X.shape[0]
         requested, auto = self._requested(), isinstance(self.members, str)
-        self.skipped_ = {}
+        self.skipped_, self.n_source_overlap_ = {}, 0
         members = {}
         src_cols = self._source_columns(Y.shape[1])
         transfer = [m for m in ("source", "source_corrected", "fine_tuned") if m in requested]
@@ -403,6 +406,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     # Checked here, not left to fail fold fit after fold fit.
                     view.to_source(X[:1])
                     view.warn_if_inverted(X)
+                    self.n_source_overlap_ = view.count_seen(X)
                 except ValueError as exc:
                     # Grids that do not overlap, or candidates asked for by
                     # name, are an error; an array of another width with no
@@ -482,10 +486,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     # -- weighing ----------------------------------------------------------------
 
     def _choose(self, members, P, Y):
-        # Local rows found in the library were most likely in the source's
-        # training set too: its out-of-fold error on them is in-sample, so a
-        # lead over the other candidates is no evidence; the ratio stays wide.
-        widest = bool(getattr(self, "n_library_overlap_", 0))
+        # Local rows the source was trained on (found by its fingerprints, or
+        # in the library it most likely came from): its out-of-fold error on
+        # them is in-sample, a lead over the others no evidence; the ratio
+        # stays wide.
+        widest = bool(getattr(self, "n_library_overlap_", 0)
+                      or getattr(self, "n_source_overlap_", 0))
         W, self._range, rows, self._oof_combined = _combine.weigh(
             members, P, Y, self.target_names_, self.weighting, self.margin, widest)
         self.weights_ = pd.DataFrame(W, index=list(members), columns=self.target_names_)

@@ -7,6 +7,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from .._fingerprints import row_fingerprints
 from .._targets import check_targets
 
 from ..preprocessing._axis import check_wavelength_grid, resolve_wavelengths
@@ -109,6 +110,10 @@ class SpectraInputMixin:
         if reset:
             self.input_shape_ = input_shape(self.architecture, image, self.image_shape,
                                             X.shape[1], getattr(self, "feature_names_in_", None))
+            # Which spectra the network was trained on, as hashes: a
+            # LocalisedRegressor told to localise it on some of them knows
+            # its out-of-fold error there is in-sample.
+            self.training_fingerprints_ = row_fingerprints(X)
         return X
 
     def _to_tensor(self, X):

@@ -244,7 +244,7 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
     _FITTED_STATE = (
         "target_names_", "n_features_in_", "feature_names_in_", "input_shape_", "wavelengths_",
         "x_mean_", "x_scale_", "y_mean_", "y_scale_", "training_summary_", "transfer_report_",
-        "_y_is_1d", "standardize_", "domain_standardized_",
+        "_y_is_1d", "standardize_", "domain_standardized_", "training_fingerprints_",
     )
 
     _parameter_constraints = {
