@@ -26,8 +26,8 @@ def check_groups(groups, n):
 def warn_if_replicates(X, Y, stacklevel=3, max_checked=300):
     """Warn when many rows look like replicate scans: same lab values, nearest spectra.
 
-    Replicate scans of one sample carry the sample's lab values, and each
-    scan's nearest spectrum is one of its twins. Two different samples
+    Replicate scans of one sample carry the sample's lab values, and a
+    scan's nearest spectrum is often one of its twins. Two different samples
     rarely agree on two measured properties, and when they do by rounding
     (integer clay, pH to a tenth, on a thousand rows) their spectra are not
     each other's nearest. Cross-fitted with their twins in the training
