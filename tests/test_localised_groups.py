@@ -205,3 +205,17 @@ def test_a_source_trained_on_the_local_rows_is_found_by_its_fingerprints(tmp_pat
         assert model.n_source_overlap_ == seen and bool(said) == bool(seen)
         if seen:
             assert f"trained on {seen} of the 30 local spectra" in said[0]
+
+
+def test_no_limesoda_site_is_taken_for_replicate_scans():
+    # SSP.460 has 132 rows sharing their rounded values by chance; none of
+    # the thirteen sites is a set of replicate scans.
+    from sklearn_soilspec.datasets import load_limesoda_spectra
+    from sklearn_soilspec.localised._replicates import warn_if_replicates
+
+    for kind in ("visnir", "mir"):
+        for site in load_limesoda_spectra(kind).domains:
+            full = load_limesoda_spectra(kind, sites=[site])
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                warn_if_replicates(full.X.to_numpy(float), full.Y.to_numpy(float))
