@@ -298,8 +298,8 @@ def record_candidates():
     """
     seen, original = {}, _combine.cross_fit_members
 
-    def spy(estimators, X, Y, splits, n_jobs=None):
-        out = original(estimators, X, Y, splits, n_jobs)
+    def spy(estimators, X, Y, splits, *args, **kwargs):
+        out = original(estimators, X, Y, splits, *args, **kwargs)
         seen.update(members=dict(estimators), P=out[0], fold_models=out[1])
         return out
 
