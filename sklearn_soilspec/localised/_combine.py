@@ -182,7 +182,7 @@ def _rewarn(caught):
 
 
 def screen(P, y, applies, names, prop, bounds):
-    """``(status, rmse)`` of each member for one property: what may be weighed, and its out-of-fold RMSE.
+    """``(status, rmse)`` of each member for one property: may it be weighed, its out-of-fold RMSE.
 
     ``P`` (members x measured rows) are the out-of-fold predictions, ``bounds``
     ``(lo, hi, span)`` of the local values. A member that failed in a fold,
@@ -285,7 +285,7 @@ def option_grid(P, y, eligible, names, n, margin):
 
 
 def equal_ratio(n):
-    """How far behind the best (a ratio of out-of-fold RMSE) a candidate still gets equal weight on ``n`` rows."""
+    """The ratio to the best out-of-fold RMSE within which candidates weigh alike, on ``n`` rows."""
     return min(EXCLUDE_RATIO, 1.0 + NARROWING / math.sqrt(max(n, 1)))
 
 

@@ -79,7 +79,7 @@ class Member(BaseEstimator):
                              for k, v in params.items()})
 
     def fit(self, X, Y, groups=None):
-        """Fit on the rows of ``X``; ``groups`` (sample ids) keep a member's inner folds by sample."""
+        """Fit on the rows of ``X``; ``groups`` (sample ids) keep inner folds by sample."""
         Y = np.asarray(Y, dtype=np.float64)
         wanted = range(Y.shape[1]) if self.columns is None else self.columns
         self.n_targets_ = Y.shape[1]
@@ -155,7 +155,7 @@ class TransferView:
             len(X), -1)
 
     def warn_if_inverted(self, X, stacklevel=4):
-        """Warn where the local spectra look inverted against the source network's training spectra.
+        """Warn where the local spectra look inverted against the source network's training data.
 
         The mean of what the network sees of the local spectra is compared
         with the mean it was trained on (``x_mean_``). Two soils measured the

@@ -25,7 +25,6 @@ from ._members import (
     TransferView,
     regrid,
 )
-from ._replicates import check_groups, warn_if_replicates
 from ._recipes import (
     MEMBER_NAMES,
     REFITTED,
@@ -37,8 +36,10 @@ from ._recipes import (
     without_local_rows,
     working_grid,
 )
+from ._replicates import check_groups, warn_if_replicates
 
 __all__ = ["LocalisedRegressor"]
+
 
 def _say(message):
     print(message, flush=True)
@@ -62,9 +63,10 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     narrowing from 1.5 times on a few dozen rows to a few percent on
     thousands, so that it averages at small n and chooses at large n (one
     candidate far ahead of the rest stands alone: "the global model as it
-    is", "local PLSR"); ``weighting="select"`` chooses among single candidates, equal
-    blends of the best two to four and free weights instead, a more complex
-    option only where it gains a margin that grows as the local set shrinks.
+    is", "local PLSR"); ``weighting="select"`` chooses among single
+    candidates, equal blends of the best two to four and free weights
+    instead, a more complex option only where it gains a margin that grows
+    as the local set shrinks.
 
     Candidates (``members``):
 
@@ -139,7 +141,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         property's ``n`` measured rows (1.5 up to n = 16, 1.2 at n = 100,
         1.06 at n = 1,000; chosen on inner folds of the LimeSoDa training
         rows: ``benchmarks/RESULTS.md``), 1.5 whatever ``n`` where the local
-        rows are in the ``library``. ``"select"``: options, ``margin``.
+        rows are in the ``library`` or the source was trained on them.
+        ``"select"``: options, ``margin``.
     margin : float, default=0.3
         With ``weighting="select"``, the complexity margin: an equal blend replaces the best single candidate
         only if its out-of-fold RMSE is lower by more than
@@ -225,8 +228,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     than three target ranges outside the local targets, is dropped for that
     property with a warning (a per-domain standardisation fitted on three
     rows can do that); one whose out-of-fold RMSE exceeds 1.5 times the best
-    one's gets no weight (with ``weighting="equal"``, the narrower ratio above). Predictions are kept within three target ranges of
-    the local targets for the same reason.
+    one's gets no weight (with ``weighting="equal"``, the narrower ratio
+    above). Predictions are kept within three target ranges of the local
+    targets for the same reason.
 
     With a ``library``, ``mbl`` is memory-based: each of its fold models keeps
     the library (plus the local rows) to search at prediction time, so a
@@ -324,8 +328,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             Sample ids (replicate scans of a sample share one, or the
             samples of a field): the cross-fit, and the candidates' own
             inner folds, hold a group's rows out together. Without it, rows
-            that repeat another row's values of two or more properties are
-            warned about. Routed with ``set_fit_request(groups=True)``.
+            that repeat another row's values of two or more properties and
+            whose nearest spectra are those rows' are warned about. Routed
+            with ``set_fit_request(groups=True)``.
 
         Returns
         -------

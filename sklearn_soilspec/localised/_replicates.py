@@ -1,4 +1,4 @@
-"""Sample ids for the cross-fit: checked, and asked for where the rows look like replicate scans."""
+"""Sample ids for the cross-fit: checked, and asked for where rows look like replicate scans."""
 
 import warnings
 
