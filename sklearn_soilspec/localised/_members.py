@@ -161,9 +161,8 @@ class TransferView:
         with the mean it was trained on (``x_mean_``). Two soils measured the
         same way have mean spectra of one shape; reflectance against
         absorbance (``log10(1/R)``) turns the shape over, and a negative
-        correlation says so (each LimeSoDa site against a source trained on
-        the others of its kind: 0.6 to 0.99 measured alike, -0.3 to -0.9 as
-        reflectance against absorbance; ``tests/test_localised_groups.py``).
+        correlation says so (``tests/test_localised_groups.py``: LimeSoDa
+        vis-NIR and MIR sites against sources trained on the other sites).
         The transfer candidates would still be weighed (and outscored), but
         the user should know why they fail.
         """

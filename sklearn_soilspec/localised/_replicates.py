@@ -49,9 +49,9 @@ def warn_if_replicates(X, Y, stacklevel=3, max_checked=300):
     checked = np.random.default_rng(0).permutation(repeated)[:max_checked]
     # The nearest other spectrum of each checked row, after SNV (repacking a
     # cup shifts and scales a scan; the shape stays). By chance a row's
-    # nearest spectrum shares its values about once in n; replicate scans'
-    # nearest is a twin about half the time (YAMSYS MIR triplicates: 38 %
-    # without SNV, 53 % with it), so one in five is the evidence asked for.
+    # nearest spectrum shares its values about once in n; the nearest of a
+    # real MIR triplicate scan was a twin about half the time after SNV,
+    # fewer without, so one in five is the evidence asked for.
     F = np.asarray(X, dtype=np.float64)
     F = (F - F.mean(axis=1, keepdims=True)) / np.maximum(F.std(axis=1, keepdims=True), 1e-12)
     idx = NearestNeighbors(n_neighbors=2).fit(F).kneighbors(F[checked], return_distance=False)
