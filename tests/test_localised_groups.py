@@ -219,3 +219,10 @@ def test_no_limesoda_site_is_taken_for_replicate_scans():
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 warn_if_replicates(full.X.to_numpy(float), full.Y.to_numpy(float))
+
+
+def test_a_bad_verbose_is_a_clear_error(scans):
+    X, Y, _ = scans
+    model = LocalisedRegressor(_source(X, Y), members=MEMBERS, verbose=-1)
+    with pytest.raises(ValueError, match="'verbose' parameter of LocalisedRegressor must be"):
+        model.fit(X, Y)
