@@ -39,6 +39,7 @@ import pandas as pd
 from _output import emit  # benchmarks/_output.py
 from sklearn_soilspec.localised import LocalisedRegressor, _combine
 from sklearn_soilspec.localised._combine import conformal_quantile
+from sklearn_soilspec.localised._recipes import SOURCE_BASED
 
 MARGINS = (0.0, 0.15, 0.3, 0.5, 1.0)
 EXCLUDE_RATIOS = (1.25, 1.5, 2.0)
@@ -67,7 +68,8 @@ def load(dirs):
                             # setting's earlier files hold local rows that
                             # are in the library without saying so.
                             n_library_overlap=(int(z["n_library_overlap"])
-                                               if "n_library_overlap" in z else None)))
+                                               if "n_library_overlap" in z else None),
+                            source_seen=_source_seen(z)))
     if not out:
         raise SystemExit(f"No candidates/*_fold*.npz under {list(dirs)}: run "
                          "localised_limesoda.py with --candidates first.")
@@ -81,6 +83,23 @@ def load(dirs):
     if partial:
         print(f"left out, with fewer than {full} folds: {', '.join(partial)}", file=sys.stderr)
     return [rec for rec in out if rec["site"] not in partial]
+
+
+def _source_seen(z):
+    """The local training rows the source most likely saw, as the fitted model marked them.
+
+    Records written before the mask was saved say only how many local rows
+    were in the library: all of them (the study setting) or none (LimeSoDa's
+    leave-one-site-out) is exact; a part cannot be placed.
+    """
+    n = len(z["y_train"])
+    if "source_seen" in z:
+        return z["source_seen"].astype(bool)
+    overlap = int(z["n_library_overlap"]) if "n_library_overlap" in z else 0
+    if overlap not in (0, n):
+        raise SystemExit("A record says that some, not all, local rows were in the library, "
+                         "but not which: rerun it to save the mask.")
+    return np.full(n, overlap == n)
 
 
 @contextlib.contextmanager
@@ -103,6 +122,8 @@ def package_rule(rec, margin, ratio, weighting="select", narrowing=np.inf):
     model = LocalisedRegressor(source=None, margin=margin, weighting=weighting)
     model.target_names_ = rec["targets"]
     model.n_library_overlap_ = rec.get("n_library_overlap") or 0
+    seen = rec.get("source_seen")
+    model.n_source_overlap_ = 0 if seen is None else int(seen.sum())
     members = {n: _Stub(c) for n, c in zip(rec["names"], rec["columns"])}
     with _exclude_ratio(ratio, narrowing), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -246,13 +267,28 @@ def inner_rmse(records, table, k=5):
     return pd.DataFrame(rows)
 
 
-def apply(rec, rule):
-    """A rule's test predictions of one record and the half-widths of its 90 % intervals."""
+def apply(rec, rule, correct_seen=True):
+    """A rule's test predictions of one record and the half-widths of its 90 % intervals.
+
+    ``correct_seen=False``: the intervals as before the source's seen rows
+    were set apart (every residual the combination's own).
+    """
     W, ranges = rule(rec)
     P = predict(rec, W, ranges)
     # The 90 % interval as the model makes it: split-conformal on the
-    # out-of-fold residuals of the combined prediction.
+    # out-of-fold residuals of the combined prediction; on rows the source
+    # saw, of the same rule over the candidates not built on it.
     oof = np.einsum("mt,mnt->nt", W, np.nan_to_num(rec["oof"]))
+    seen = rec.get("source_seen")
+    based = [i for i, n in enumerate(rec["names"]) if n in SOURCE_BASED]
+    keep = [i for i, n in enumerate(rec["names"]) if n not in SOURCE_BASED]
+    if correct_seen and seen is not None and seen.any() and keep and (W[based] > 0).any():
+        sub = dict(rec, names=[rec["names"][i] for i in keep],
+                   columns=[rec["columns"][i] for i in keep], oof=rec["oof"][keep],
+                   test=rec["test"][keep])
+        W_other, _ = rule(sub)
+        other = np.einsum("mt,mnt->nt", W_other, np.nan_to_num(sub["oof"]))
+        oof = np.where(seen[:, None], other, oof)
     half = []
     for j in range(P.shape[1]):
         seen = ~np.isnan(rec["y_train"][:, j])

@@ -162,6 +162,8 @@ def run_fold(lib, fold_of, local_domains, fold, args, rows, log, save):
                 save_candidates(Path(args.out) / "candidates" / f"{dom}_fold{fold}.npz",
                                 model, seen, Xtr, Ytr, Xte, lib.Y[te])
             preds["localised"] = model.predict(Xte)
+            lower, upper = model.predict_interval(Xte)
+            inside = ((Yte >= lower) & (Yte <= upper)).sum(axis=0)
             secs["localised"] = time.time() - t
             t = time.time()
             preds["plsr_tuned"] = plsr_tuned(args.seed, max_comp).fit(Xtr, Ytr).predict(Xte)
@@ -185,6 +187,8 @@ def run_fold(lib, fold_of, local_domains, fold, args, rows, log, save):
                 rows.append(dict(fold=fold, domain=dom, property=prop, model=m, rmse=r[j],
                                  n_train=int(tr.sum()), n_test=int(te.sum()),
                                  seconds=secs[m],
+                                 inside=int(inside[j]) if m == "localised" else np.nan,
+                                 measured=int((~np.isnan(Yte[:, j])).sum()),
                                  detail=(str(member.choice_[j]) if m == "fine_tuned" else
                                          chosen.get(prop, "") if m == "localised" else "")))
         log(f"  {dom}: n_train {int(tr.sum())}, "
@@ -245,6 +249,12 @@ def report(df, args, wall, case, folds):
     lines += ["", "## What the localised model chose", "",
               loc["detail"].value_counts().rename_axis("option").to_frame("cells")
               .to_markdown()]
+    if "inside" in loc:
+        cov = loc.groupby("property")[["inside", "measured"]].sum()
+        lines += ["", "## Coverage of the localised model's 90 % intervals (pooled test rows)",
+                  "", "| " + " | ".join(cov.index) + " |", "|" + "---:|" * len(cov),
+                  "| " + " | ".join(f"{100 * r.inside / r.measured:.1f} %"
+                                    for _, r in cov.iterrows()) + " |"]
     sec = df.drop_duplicates(["fold", "domain", "model"]).groupby("model")["seconds"].mean()
     lines += ["", "## Mean fit + predict seconds per local domain and fold", "",
               "| " + " | ".join(sec.index) + " |", "|" + "---:|" * len(sec),

@@ -427,6 +427,45 @@ def test_library_that_contains_the_local_rows_scores_them_out_of_fold(split):
         assert (within.weights_[prop][near.index[~near]] == 0).all()
 
 
+def test_intervals_on_rows_the_source_saw_rest_on_the_other_candidates(split):
+    # A source trained on the library the farm's samples went into is scored
+    # in-sample on them: an interval from its residuals would be too narrow.
+    # On those rows the residuals are the rule's over the local and library
+    # candidates, which did not see them.
+    local, glob = split
+    X, Y = local.X.iloc[:25], local.Y.iloc[:25]
+    inside = (pd.concat([glob.X, X]), pd.concat([glob.Y, Y]))
+    seen_source = _pls_source(X, Y)  # in-sample on the very rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        within = LocalisedRegressor(seen_source, library=inside, members=["source", "plsr", "mbl"],
+                                    cv=3).fit(X, Y)
+        others = LocalisedRegressor(seen_source, library=inside, members=["plsr", "mbl"],
+                                    cv=3).fit(X, Y)
+    assert within.source_seen_.all() and within.n_library_overlap_ == 25
+    # The in-sample source leads out of fold and takes weight, but its lead
+    # is no evidence: the candidates within 1.5x of the best one not built on
+    # the source share the weight with it.
+    rep = within.localisation_report_.set_index(["property", "candidate"])
+    for prop in within.target_names_:
+        honest = rep.loc[prop].loc[["plsr", "mbl"], "oof_rmse"]
+        assert rep.loc[(prop, "source"), "oof_rmse"] < honest.min()
+        near = ["source"] + list(honest.index[honest <= 1.5 * honest.min()])
+        np.testing.assert_allclose(within.weights_.loc[near, prop], 1.0 / len(near))
+    # ... but the intervals are those of the candidates that did not see the rows.
+    np.testing.assert_allclose(within.interval_halfwidth_, others.interval_halfwidth_)
+    in_sample = [conformal_quantile(Y.to_numpy()[:, j] - within._oof_combined[:, j], 0.1)
+                 for j in range(Y.shape[1])]
+    assert (within.interval_halfwidth_ > np.array(in_sample)).any()
+    # A library apart from the local rows leaves the residuals as they were.
+    apart = LocalisedRegressor(_pls_source(glob.X, glob.Y), library=(glob.X, glob.Y),
+                               members=["source", "plsr", "mbl"], cv=3).fit(X, Y)
+    assert not apart.source_seen_.any()
+    expected = [conformal_quantile(Y.to_numpy()[:, j] - apart._oof_combined[:, j], 0.1)
+                for j in range(Y.shape[1])]
+    np.testing.assert_allclose(apart.interval_halfwidth_, expected)
+
+
 def test_rows_in_matches_copies_only():
     from sklearn_soilspec.localised._recipes import rows_in
 

@@ -202,9 +202,13 @@ def test_a_source_trained_on_the_local_rows_is_found_by_its_fingerprints(tmp_pat
             warnings.simplefilter("always")
             model = LocalisedRegressor(source, members=["source", "plsr", "mean"], cv=3).fit(X, Y)
         said = [str(w.message) for w in caught if "was trained on" in str(w.message)]
-        assert model.n_source_overlap_ == seen and bool(said) == bool(seen)
+        assert model.n_source_overlap_ == seen == model.source_seen_.sum()
+        assert bool(said) == bool(seen)
         if seen:
             assert f"trained on {seen} of the 30 local spectra" in said[0]
+    # With nothing but the source, no candidate is out of its sight: said.
+    with pytest.warns(UserWarning, match="intervals rest on in-sample residuals"):
+        LocalisedRegressor(inside, members=["source", "source_corrected"], cv=3).fit(X, Y)
 
 
 def test_no_limesoda_site_is_taken_for_replicate_scans():

@@ -329,7 +329,7 @@ REPORT_COLUMNS = ["property", "candidate", "oof_rmse", "weight", "n_rows", "stat
                   "vs_source_pct", "vs_plsr_pct"]
 
 
-def weigh(members, P, Y, target_names, weighting, margin, widest=False):
+def weigh(members, P, Y, target_names, weighting, margin, widest=False, reference=None):
     """The weights of every property: ``(W, ranges, report_rows, combined)``.
 
     ``P`` (members x rows x properties) are the out-of-fold predictions,
@@ -339,6 +339,8 @@ def weigh(members, P, Y, target_names, weighting, margin, widest=False):
     ``EXCLUDE_RATIO`` with ``widest`` or ``"select"``), and the rule sets
     the weights. ``ranges`` are the clip ranges of the predictions,
     ``combined`` the out-of-fold predictions of the weighted model.
+    ``reference`` (names): where given, the ratio is measured from the best
+    of these members, not of all (those whose out-of-fold error is honest).
     """
     names = list(members)
     n, t = Y.shape
@@ -373,6 +375,9 @@ def weigh(members, P, Y, target_names, weighting, margin, widest=False):
             rmse[ok] = np.sqrt(np.mean((y - y.mean()) ** 2))
             status[i] = "ok: no other candidate"
         best = np.nanmin(rmse)
+        honest = ok & np.isin(names, list(reference or ()))
+        if reference is not None and honest.any():
+            best = np.nanmin(rmse[honest])
         narrow = weighting == "equal" and not widest
         ratio = equal_ratio(int(measured.sum())) if narrow else EXCLUDE_RATIO
         eligible = ok & (rmse <= ratio * best)
@@ -396,6 +401,36 @@ def weigh(members, P, Y, target_names, weighting, margin, widest=False):
                          vs_plsr_pct=100.0 * (r / ref["plsr"] - 1.0)))
         ranges[j] = (lo - SANE_SPANS * span, hi + SANE_SPANS * span)
     return W, ranges, rows, combined
+
+
+def interval_residuals(members, P, Y, target_names, weighting, margin, W, combined, seen,
+                       in_sample):
+    """Per property, the out-of-fold residuals the prediction intervals rest on.
+
+    On a row the source saw (``seen``), the out-of-fold error of the
+    candidates named in ``in_sample`` is in-sample, and so is the
+    combination's: the residual there is that of the same rule over the
+    other candidates (the local and library ones). Their combination is no
+    better than the model's on new spectra, so the interval errs wide, not
+    narrow (the study setting in ``benchmarks/localised_study_setting.py``).
+    """
+    names = list(members)
+    honest = [i for i, m in enumerate(names) if m not in in_sample]
+    leaning = any((W[i] > 0).any() for i, m in enumerate(names) if m in in_sample)
+    if seen.any() and leaning and honest:
+        with warnings.catch_warnings():
+            # Already said by the weighing of all candidates.
+            warnings.simplefilter("ignore", UserWarning)
+            *_, other = weigh({names[i]: members[names[i]] for i in honest}, P[honest].copy(),
+                              Y, target_names, weighting, margin, widest=True)
+        combined = np.where(seen[:, None], other, combined)
+    elif seen.any() and leaning:
+        warnings.warn(
+            f"Every candidate is built on the source, which saw {int(seen.sum())} of the "
+            "local rows: the prediction intervals rest on in-sample residuals there and are "
+            "too narrow. Add a local candidate (members='auto').", UserWarning, stacklevel=4)
+    return [Y[~np.isnan(Y[:, j]), j] - combined[~np.isnan(Y[:, j]), j]
+            for j in range(Y.shape[1])]
 
 
 def conformal_quantile(residuals, alpha):

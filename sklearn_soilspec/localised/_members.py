@@ -183,23 +183,23 @@ class TransferView:
                 "absorbance), or the transfer candidates cannot help.", UserWarning,
                 stacklevel=stacklevel)
 
-    def count_seen(self, X, stacklevel=4):
-        """How many local rows the source network was trained on (by fingerprint), warned of.
+    def seen(self, X, stacklevel=4):
+        """Mask of the local rows the source network was trained on (by fingerprint), warned of.
 
         A regional library's global model often saw the farm's samples; its
-        out-of-fold error on them is then in-sample, and so are the
-        intervals that rest on it.
+        out-of-fold error on them is in-sample, and an interval resting on it
+        would be too narrow.
         """
-        seen = int(seen_rows(getattr(self.final, "training_fingerprints_", None),
-                             self.features(X)).sum())
-        if seen:
+        mask = seen_rows(getattr(self.final, "training_fingerprints_", None), self.features(X))
+        if mask.any():
             warnings.warn(
-                f"The source model was trained on {seen} of the {len(X)} local spectra: its "
-                "out-of-fold error on them is in-sample, so the candidates within 1.5x of the "
-                "best are weighed alike whatever the number of rows, and the prediction "
-                "intervals are optimistic. Train the source without the local samples to score "
-                "it honestly.", UserWarning, stacklevel=stacklevel)
-        return seen
+                f"The source model was trained on {int(mask.sum())} of the {len(X)} local "
+                "spectra: its out-of-fold error on them is in-sample, so the candidates within "
+                "1.5x of the best are weighed alike whatever the number of rows, and the "
+                "prediction intervals rest on the candidates that did not see them. Train the "
+                "source without the local samples to score it honestly.", UserWarning,
+                stacklevel=stacklevel)
+        return mask
 
     def features(self, X):
         """What the source's network sees: its preprocessing applied to the local spectra."""

@@ -17,6 +17,9 @@ MEMBER_NAMES = ("source", "source_corrected", "fine_tuned", "plsr", "gpr", "gpr_
 # Cheap members refitted on every local row once the weights are chosen (a
 # PLSR or GP gains from every row and does not go astray); the others predict
 # with the mean of their fold models, the very models that were validated.
+# Candidates built on the source: where the source saw a local row, their
+# out-of-fold error on it is in-sample.
+SOURCE_BASED = frozenset({"source", "source_corrected", "fine_tuned"})
 REFITTED = frozenset({"source", "source_corrected", "plsr", "gpr", "gpr_d2", "spiked_plsr",
                       "mean"})
 # The epoch counts a fine-tuning is chosen among, per property, by an inner
@@ -215,18 +218,24 @@ def rows_in(library_X, X, rtol=1e-6, block=4096):
 
 
 def without_local_rows(library_X, library_Y, local_on_library_grid):
-    """The library without the local spectra themselves, and how many there were (warned)."""
+    """The library without the local spectra themselves (warned).
+
+    Returns the library's spectra and targets, how many library rows were
+    left out, and the mask of the local rows found in the library.
+    """
     same = rows_in(library_X, local_on_library_grid)
     if not same.any():
-        return library_X, library_Y, 0
+        return library_X, library_Y, 0, np.zeros(len(local_on_library_grid), dtype=bool)
     # Every fold model is spiked with its own training rows; a held-out row
     # must not be found in the library as well.
     warnings.warn(
         f"{int(same.sum())} library spectra are the local spectra themselves; they are left "
         "out of the library, so that the library candidates are scored on rows they have not "
         "seen (the local rows are added to every library model anyway). If the source model "
-        "was trained on this library too, its out-of-fold error and the prediction intervals "
-        "are optimistic, so the candidates within 1.5x of the best are weighed alike whatever "
-        "the number of local rows: train the source without the local samples.", UserWarning,
+        "was trained on this library too, its out-of-fold error on them is in-sample: the "
+        "candidates within 1.5x of the best are weighed alike whatever the number of local "
+        "rows, and the prediction intervals on those rows rest on the local and library "
+        "candidates. Train the source without the local samples to score it honestly.", UserWarning,
         stacklevel=4)
-    return library_X[~same], library_Y[~same], int(same.sum())
+    return (library_X[~same], library_Y[~same], int(same.sum()),
+            rows_in(local_on_library_grid, library_X))

@@ -1,0 +1,128 @@
+"""Weighing where the source saw the local rows: the third round of the combination rules.
+
+Protocol (written before the figures): ``results/notes/combination_rules.md``,
+"Third round". Where the source was trained on the local rows, every
+source-based candidate's out-of-fold error is in-sample. Three rules are
+scored on the committed candidate records of ``localised_study_setting.py
+--candidates``, with the package's own weighing: (a) equal weights within
+1.5x of the best candidate (the rule before this round), (b) within 1.5x of the best
+candidate not built on the source (adopted, now the package's), (c) the
+source-based candidates left out.
+Per set: % change of the geometric mean RMSE against the ``plsr`` candidate,
+the cells at or below the better of the global model and the plain transfer
+(the study's target) and the 90 % interval coverage.
+
+    python benchmarks/seen_rows_rule.py --set synthetic_study benchmarks/results/localised/rules/synthetic_study_r2 \\
+        --set nrw_study benchmarks/results/localised/rules/nrw_study_r2 \\
+        --out benchmarks/results/localised/rules/seen_rows_rule.md
+"""
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _output import emit  # noqa: E402
+from combination_rules import _Stub, fold_rmse, load, score  # noqa: E402
+
+from sklearn_soilspec.localised import _combine  # noqa: E402
+from sklearn_soilspec.localised._recipes import SOURCE_BASED  # noqa: E402
+
+
+def _weigh(rec, reference):
+    members = {n: _Stub(c) for n, c in zip(rec["names"], rec["columns"])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        W, ranges, _, _ = _combine.weigh(members, rec["oof"].copy(), rec["y_train"],
+                                         rec["targets"], "equal", 0.3, widest=True,
+                                         reference=reference)
+    return W, ranges
+
+
+def as_shipped(rec):
+    return _weigh(rec, None)
+
+
+def honest_reference(rec):
+    return _weigh(rec, [n for n in rec["names"] if n not in SOURCE_BASED])
+
+
+def honest_only(rec):
+    keep = [i for i, n in enumerate(rec["names"]) if n not in SOURCE_BASED]
+    sub = dict(rec, names=[rec["names"][i] for i in keep],
+               columns=[rec["columns"][i] for i in keep], oof=rec["oof"][keep])
+    W_sub, ranges = _weigh(sub, None)
+    W = np.zeros((len(rec["names"]), W_sub.shape[1]))
+    W[keep] = W_sub
+    return W, ranges
+
+
+RULES = {"(a) within 1.5x of the best (before this round)": as_shipped,
+         "(b) within 1.5x of the best not built on the source (adopted)": honest_reference,
+         "(c) the source-based candidates left out": honest_only}
+
+
+def baselines(dirs):
+    runs = [pd.read_csv(f) for d in dirs for f in Path(d).glob("study_setting_*.csv")]
+    if not runs:
+        raise SystemExit(f"No study_setting_*.csv in {list(dirs)}: these are not study-setting runs.")
+    df = pd.concat(runs)
+    return df.groupby(["domain", "property", "model"])["rmse"].mean().unstack("model")
+
+
+def report(sets, argv):
+    lines = ["# Weighing where the source saw the local rows (third round)", "",
+             "% change of mean RMSE against the `plsr` candidate (geometric mean over cells; "
+             "negative is better); cells at or below min(global model, plain transfer) of the "
+             "runs; pooled 90 % interval coverage.", ""]
+    for name, dirs in sets:
+        recs = load(dirs)
+        df = fold_rmse(recs, RULES)
+        base = baselines(dirs)
+        cell = df.groupby(["rule", "site", "property"])["rmse"].mean()
+        target = base[["source", "plain_transfer"]].min(axis=1)
+        sc = score(df)
+        cov = df.groupby(["rule", "property"])[["inside", "n"]].sum()
+        cov = (100 * cov["inside"] / cov["n"]).unstack()
+        props = list(cov.columns)
+        lines += [f"## {name}", "", f"{len(recs)} site x fold records from {', '.join(dirs)}.",
+                  "", "| rule | all | " + " | ".join(props) + " | <= min(global, plain) | "
+                  + " | ".join(f"coverage {p}" for p in props) + " |",
+                  "|---|" + "---:|" * (2 * len(props) + 2)]
+        for rule in RULES:
+            mine = cell.loc[rule]
+            ok = int((mine.values <= target.reindex(mine.index).values).sum())
+            lines.append(f"| {rule} | {sc.loc[rule, 'all']:+.1f} | "
+                         + " | ".join(f"{sc.loc[rule, p]:+.1f}" for p in props)
+                         + f" | {ok} of {len(mine)} | "
+                         + " | ".join(f"{v:.1f} %" for v in cov.loc[rule]) + " |")
+        lines += ["", "Mean test RMSE per cell:", "",
+                  "| site | property | global | plain transfer | plsr_tuned | "
+                  + " | ".join(r.split(")")[0] + ")" for r in RULES) + " |",
+                  "|---|---|" + "---:|" * (3 + len(RULES))]
+        for (site, prop), r in base.iterrows():
+            lines.append(f"| {site} | {prop} | {r['source']:.3f} | {r['plain_transfer']:.3f} | "
+                         f"{r['plsr_tuned']:.3f} | "
+                         + " | ".join(f"{cell.loc[(rule, site, prop)]:.3f}" for rule in RULES)
+                         + " |")
+        lines.append("")
+    lines += ["    python benchmarks/seen_rows_rule.py " + " ".join(argv)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--set", nargs="+", action="append", metavar=("NAME", "DIR"), required=True)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    emit(report([(s[0], s[1:]) for s in args.set], argv), args.out)
+
+
+if __name__ == "__main__":
+    main()
