@@ -652,3 +652,52 @@ def test_replicate_scans_are_split_and_fitted_by_sample():
         assert len(tested) == 3 and fit["groups"] is not None
         assert not tested & set(fit["groups"])
         assert len(fit["groups"]) == 21 and set(fit["groups"]) | tested == {f"s{i}" for i in range(10)}
+
+
+def test_sample_ids_reach_fold_groups_but_never_domain_groups():
+    # With replicate scans, a local model whose groups only split its inner
+    # folds gets the sample ids; one that takes groups as domains (a network
+    # standardising per domain) must not read each sample as a domain: it is
+    # fitted without them, and told.
+    lib = _toy_library()
+    ids = np.array([f"x{i}" for i in range(len(lib.X))], dtype=object)
+    d1 = np.flatnonzero(lib.groups == "d1")
+    ids[d1] = [f"s{i % 10}" for i in range(d1.size)]
+    lib = SpectralLibrary(X=lib.X, Y=lib.Y, groups=lib.groups, wavelengths=lib.wavelengths,
+                          target_names=lib.target_names, sample_ids=ids)
+
+    class FoldGroups(RecordingRegressor):
+        _groups_are_folds = True  # as PLSRegressionCV
+
+    for model, passed in ((FoldGroups(), True), (RecordingRegressor(), False)):
+        FITS.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            LocalisationExperiment(models={"m": ModelSpec(model, "local", missing_targets="native")},
+                                   target_domains=["d1"], n_repeats=2, test_size=0.3,
+                                   verbose=0).run(lib)
+        said = [str(w.message) for w in caught if "sample ids of the replicate scans" in
+                str(w.message)]
+        assert len(FITS) == 2
+        assert all((fit["groups"] is not None) == passed for fit in FITS)
+        assert len(said) == (0 if passed else 1)
+        if said:
+            assert "'m'" in said[0] and "takes groups as domains" in said[0]
+
+
+def test_sample_ids_are_safe_looks_inside_pipelines_and_ensembles():
+    from sklearn.ensemble import VotingRegressor
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_soilspec.baselines import PLSRegressionCV
+    from sklearn_soilspec.experiments._spec import sample_ids_are_safe
+    from sklearn_soilspec.localised import LocalisedRegressor
+    from sklearn_soilspec.neural import SpectralCNNRegressor
+    from sklearn_soilspec.preprocessing import SavitzkyGolay
+
+    assert sample_ids_are_safe(make_pipeline(SavitzkyGolay(), PLSRegressionCV()))
+    assert not sample_ids_are_safe(make_pipeline(SavitzkyGolay(), SpectralCNNRegressor()))
+    assert not sample_ids_are_safe(VotingRegressor([("pls", PLSRegressionCV()),
+                                                    ("cnn", SpectralCNNRegressor())]))
+    # It hands the ids to its candidates itself, network source or not.
+    assert sample_ids_are_safe(LocalisedRegressor(SpectralCNNRegressor()))

@@ -140,6 +140,9 @@ class PLSRegressionCV(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     # Grouped inner CV is what groups are for here: request them by default
     # so that routing callers (Pipeline, the experiment runner) pass them.
     __metadata_request__fit = {"groups": True}
+    # Its groups only keep rows together in the inner folds: replicate scans'
+    # sample ids are as right for them as domain labels.
+    _groups_are_folds = True
 
     _parameter_constraints = {
         "max_components": [Interval(Integral, 1, None, closed="left")],

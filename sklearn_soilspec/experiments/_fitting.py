@@ -1,6 +1,7 @@
 """Fitting every model of one target domain: the unit of parallel work."""
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ from sklearn import config_context
 from sklearn.pipeline import Pipeline
 
 from ._per_target import PerTargetRegressor
-from ._spec import (param_ending, requests_groups, source_parameter,
+from ._spec import (param_ending, requests_groups, sample_ids_are_safe, source_parameter,
                     takes_sample_groups, with_verbosity)
 
 __all__ = ["count_fits", "fit_global", "run_domain"]
@@ -126,12 +127,12 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
             elif spec.training == "local":
                 est = _prepare(spec, verbose)
                 est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat,
-                           groups=local_groups)
+                           groups=local_groups, sample_ids=True)
             elif spec.training == "transfer":
                 est = _prepare(spec, verbose, warm_start_from=fitted_global[spec.source],
                                library=global_)
                 est = _fit(est, local.X.iloc[train], Yl.iloc[train], name, domain, repeat,
-                           groups=local_groups)
+                           groups=local_groups, sample_ids=True)
             else:  # spiked
                 est = _prepare(spec, verbose, local_domain=domain)
                 X = pd.concat([global_.X, local.X.iloc[train]])
@@ -176,11 +177,21 @@ def _prepare(spec, verbose, warm_start_from=None, local_domain=None, library=Non
     return est if spec.native_missing() else PerTargetRegressor(est)
 
 
-def _fit(est, X, Y, name, domain, repeat=None, groups=None):
+def _fit(est, X, Y, name, domain, repeat=None, groups=None, sample_ids=False):
     # Named targets: the CNN names its heads after them, so a global model's
     # heads match the local ones by property when warm starting.
     names = list(Y.columns)
     y = Y.iloc[:, 0] if len(names) == 1 else Y
+    if groups is not None and sample_ids and not sample_ids_are_safe(est):
+        # Its groups are domains: sample ids would be read as one domain per
+        # sample (a network standardising per domain would learn nothing).
+        if repeat == 0:
+            warnings.warn(
+                f"Model {name!r} on domain {domain!r}: the sample ids of the replicate scans "
+                "are not passed to it, because a part of it takes groups as domains; its own "
+                "inner validation may split a sample's scans. The test rows are split by "
+                "sample all the same.", UserWarning, stacklevel=2)
+        groups = None
     try:
         if groups is not None and takes_sample_groups(est):
             return est.fit(X, y, groups=groups)

@@ -124,6 +124,34 @@ def requests_groups(est):
     return "groups" in get_routing_for_object(est).consumes("fit", ["groups"])
 
 
+def sample_ids_are_safe(est):
+    """Whether every part of ``est`` that consumes ``groups`` may be given sample ids.
+
+    Replicate scans' sample ids are right for whatever only splits folds by
+    ``groups`` (:class:`~sklearn_soilspec.baselines.PLSRegressionCV`, whose
+    ``_groups_are_folds`` says so) or takes them as samples
+    (``LocalisedRegressor``, which passes them on itself). They are wrong for
+    what takes ``groups`` as domains: a network standardising per domain
+    would standardise each sample's scans on their own and learn nothing.
+    """
+    if getattr(est, "_groups_are_samples", False) or getattr(est, "_groups_are_folds", False):
+        return True
+    try:
+        if est._get_metadata_request().fit.requests.get("groups"):
+            return False
+    except AttributeError:
+        pass
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    parts = []
+    for value in params.values():
+        # Lists of estimators or of (name, estimator): Pipeline steps, ensembles.
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            item = item[-1] if isinstance(item, tuple) and item else item
+            if hasattr(item, "fit") and hasattr(item, "get_params"):
+                parts.append(item)
+    return all(sample_ids_are_safe(part) for part in parts)
+
+
 def takes_sample_groups(est):
     """Whether ``est``'s ``groups`` are sample ids (``LocalisedRegressor``), not domain labels.
 
