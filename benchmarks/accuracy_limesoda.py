@@ -304,8 +304,8 @@ def main(argv=None):
         f"CNN epochs: {'default' if args.epochs is None else args.epochs}; "
         f"{'full' if args.full else 'fast'} network sizes.",
         "",
-        f"### Mean % RMSE change per property (geometric mean over sites of RMSE ratios; "
-        f"negative = better)",
+        "### Mean % RMSE change per property (geometric mean over sites of RMSE ratios; "
+        "negative = better)",
         "",
         summary.round(1).to_markdown(index=False),
         "",

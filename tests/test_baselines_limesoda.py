@@ -1,10 +1,8 @@
 """Baselines on real vis-NIR data: LimeSoDa sites, one local and the others global."""
 
-import warnings
-
 import numpy as np
 import pytest
-from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.model_selection import KFold
 
 from sklearn_soilspec.baselines import MemoryBasedRegressor, PLSRegressionCV, SpikedRegressor
 from sklearn_soilspec.preprocessing import parse_wavelengths, resample_spectra

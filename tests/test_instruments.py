@@ -1,7 +1,6 @@
 """load_opus and load_asd on real instrument files (tests/data/instruments, see ORIGIN.md)."""
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys

@@ -200,7 +200,7 @@ def _read_scans(f, cols, spectra, properties, groups, downsample, chunksize, con
             f"{plan[0].size} points) while reading."
         )
     side_cols = [c for c in cols if c in _wanted(properties, groups)]
-    ids, blocks, sides = [], [], []
+    blocks, sides = [], []
     for chunk in pd.read_csv(f, usecols=[_ID, *side_cols, *spec_cols], chunksize=chunksize,
                              low_memory=False):
         block = spectral_block(chunk, spec_cols, f)
