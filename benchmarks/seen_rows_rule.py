@@ -2,12 +2,16 @@
 
 Protocol (written before the figures): ``results/notes/combination_rules.md``,
 "Third round". Where the source was trained on the local rows, every
-source-based candidate's out-of-fold error is in-sample. Three rules are
+source-based candidate's out-of-fold error is in-sample. Five rules are
 scored on the committed candidate records of ``localised_study_setting.py
 --candidates``, with the package's own weighing: (a) equal weights within
 1.5x of the best candidate (the rule before this round), (b) within 1.5x of the best
-candidate not built on the source (adopted, now the package's), (c) the
-source-based candidates left out.
+candidate not built on the source, (c) the source-based candidates left out,
+(d) the usual narrowing ratio from the best candidate not built on the
+source, (e) (d) where a library candidate is among those, else (a): the
+package's rule. (d) and (e) were added after (a)-(c) had been seen on these
+sets (``results/notes/combination_rules.md``). Every set is scored with its
+library candidates and without them, as if no library had been given.
 Per set: % change of the geometric mean RMSE against the ``plsr`` candidate,
 the cells at or below the better of the global model and the plain transfer
 (the study's target) and the 90 % interval coverage.
@@ -31,15 +35,15 @@ from _output import emit  # noqa: E402
 from combination_rules import _Stub, fold_rmse, load, score  # noqa: E402
 
 from sklearn_soilspec.localised import _combine  # noqa: E402
-from sklearn_soilspec.localised._recipes import SOURCE_BASED  # noqa: E402
+from sklearn_soilspec.localised._recipes import LIBRARY_BASED, SOURCE_BASED  # noqa: E402
 
 
-def _weigh(rec, reference):
+def _weigh(rec, reference, widest=True):
     members = {n: _Stub(c) for n, c in zip(rec["names"], rec["columns"])}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         W, ranges, _, _ = _combine.weigh(members, rec["oof"].copy(), rec["y_train"],
-                                         rec["targets"], "equal", 0.3, widest=True,
+                                         rec["targets"], "equal", 0.3, widest=widest,
                                          reference=reference)
     return W, ranges
 
@@ -50,6 +54,17 @@ def as_shipped(rec):
 
 def honest_reference(rec):
     return _weigh(rec, [n for n in rec["names"] if n not in SOURCE_BASED])
+
+
+def honest_narrowing(rec):
+    return _weigh(rec, [n for n in rec["names"] if n not in SOURCE_BASED], widest=False)
+
+
+def library_reference(rec):
+    others = [n for n in rec["names"] if n not in SOURCE_BASED]
+    if any(n in LIBRARY_BASED for n in others):
+        return honest_narrowing(rec)
+    return as_shipped(rec)
 
 
 def honest_only(rec):
@@ -63,8 +78,18 @@ def honest_only(rec):
 
 
 RULES = {"(a) within 1.5x of the best (before this round)": as_shipped,
-         "(b) within 1.5x of the best not built on the source (adopted)": honest_reference,
-         "(c) the source-based candidates left out": honest_only}
+         "(b) within 1.5x of the best not built on the source": honest_reference,
+         "(c) the source-based candidates left out": honest_only,
+         "(d) within min(1.5, 1 + 2/sqrt(n))x of the best not built on the source": honest_narrowing,
+         "(e) (d) where a library candidate is among those, else (a) (adopted)": library_reference}
+
+
+def without_library(rec):
+    """The record as if no library had been given: the library candidates dropped."""
+    keep = [i for i, n in enumerate(rec["names"]) if n not in LIBRARY_BASED]
+    return dict(rec, names=[rec["names"][i] for i in keep],
+                columns=[rec["columns"][i] for i in keep], oof=rec["oof"][keep],
+                test=rec["test"][keep])
 
 
 def baselines(dirs):
@@ -80,8 +105,9 @@ def report(sets, argv):
              "% change of mean RMSE against the `plsr` candidate (geometric mean over cells; "
              "negative is better); cells at or below min(global model, plain transfer) of the "
              "runs; pooled 90 % interval coverage.", ""]
-    for name, dirs in sets:
-        recs = load(dirs)
+    for (name, dirs), library in ((s, lib) for s in sets for lib in (True, False)):
+        recs = load(dirs) if library else [without_library(r) for r in load(dirs)]
+        name = name if library else f"{name}, without the library candidates"
         df = fold_rmse(recs, RULES)
         base = baselines(dirs)
         cell = df.groupby(["rule", "site", "property"])["rmse"].mean()

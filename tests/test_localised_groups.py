@@ -206,6 +206,19 @@ def test_a_source_trained_on_the_local_rows_is_found_by_its_fingerprints(tmp_pat
         assert bool(said) == bool(seen)
         if seen:
             assert f"trained on {seen} of the 30 local spectra" in said[0]
+    # Without a library candidate, the local ones cannot tell whether the
+    # in-sample source's lead is real: weighed alike within 1.5x of the best
+    # of all, whatever n (not the 1 + 2 / sqrt(30) = 1.37x of 30 rows).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seen_model = LocalisedRegressor(inside, members=["source", "plsr", "mean"], cv=3).fit(X, Y)
+    rep = seen_model.localisation_report_
+    cands = rep[rep.candidate != "localised"]
+    for prop in seen_model.target_names_:
+        r = cands[cands.property == prop].set_index("candidate").oof_rmse
+        near = r.index[r <= 1.5 * r.min()]
+        np.testing.assert_allclose(seen_model.weights_.loc[near, prop], 1.0 / len(near))
+        assert (seen_model.weights_.loc[r.index.difference(near), prop] == 0).all()
     # With nothing but the source, no candidate is out of its sight: said.
     with pytest.warns(UserWarning, match="intervals rest on in-sample residuals"):
         LocalisedRegressor(inside, members=["source", "source_corrected"], cv=3).fit(X, Y)

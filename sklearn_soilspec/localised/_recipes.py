@@ -20,6 +20,8 @@ MEMBER_NAMES = ("source", "source_corrected", "fine_tuned", "plsr", "gpr", "gpr_
 # Candidates built on the source: where the source saw a local row, their
 # out-of-fold error on it is in-sample.
 SOURCE_BASED = frozenset({"source", "source_corrected", "fine_tuned"})
+# Candidates that see the library: what the source knows of it, scored honestly.
+LIBRARY_BASED = frozenset({"mbl", "spiked_plsr"})
 REFITTED = frozenset({"source", "source_corrected", "plsr", "gpr", "gpr_d2", "spiked_plsr",
                       "mean"})
 # The epoch counts a fine-tuning is chosen among, per property, by an inner

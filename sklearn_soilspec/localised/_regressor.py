@@ -28,6 +28,7 @@ from ._members import (
 from ._recipes import (
     MEMBER_NAMES,
     REFITTED,
+    LIBRARY_BASED,
     SOURCE_BASED,
     fine_tune_params,
     library_arrays,
@@ -143,8 +144,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         1.06 at n = 1,000; chosen on inner folds of the LimeSoDa training
         rows: ``benchmarks/RESULTS.md``). Where the local rows are in the
         ``library`` or the source was trained on them, the source-based
-        candidates' out-of-fold error is in-sample: the ratio is 1.5 whatever
-        ``n``, measured from the best candidate not built on the source.
+        candidates' out-of-fold error is in-sample: with a library candidate
+        the ratio is measured from the best candidate not built on the
+        source; without one it is 1.5 whatever ``n``.
         ``"select"``: options, ``margin``.
     margin : float, default=0.3
         With ``weighting="select"``, the complexity margin: an equal blend replaces the best single candidate
@@ -501,25 +503,23 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     # -- weighing ----------------------------------------------------------------
 
     def _choose(self, members, P, Y):
-        # Local rows the source was trained on (found by its fingerprints, or
-        # in the library it most likely came from): its out-of-fold error on
-        # them is in-sample, a lead over the others no evidence. The ratio
-        # stays wide and is measured from the best candidate not built on the
-        # source (benchmarks/seen_rows_rule.py: chosen on make_spectra's study
-        # setting, 3.1 points ahead; on NRW, held out, 5.7).
-        widest = bool(getattr(self, "n_library_overlap_", 0)
-                      or getattr(self, "n_source_overlap_", 0))
-        reference = [m for m in members if m not in SOURCE_BASED] if widest else None
+        reference, widest = self._ratio_basis(list(members))
         W, self._range, rows, self._oof_combined = _combine.weigh(
             members, P, Y, self.target_names_, self.weighting, self.margin, widest, reference)
         self.weights_ = pd.DataFrame(W, index=list(members), columns=self.target_names_)
         self.localisation_report_ = pd.DataFrame(rows, columns=_combine.REPORT_COLUMNS)
 
+    def _ratio_basis(self, names):
+        seen = bool(getattr(self, "n_library_overlap_", 0)
+                    or getattr(self, "n_source_overlap_", 0))
+        return _combine.ratio_basis(names, seen, SOURCE_BASED, LIBRARY_BASED)
+
     def _interval_residuals(self, members, P, Y):
         seen = getattr(self, "source_seen_", np.zeros(len(Y), dtype=bool))
+        basis = self._ratio_basis([m for m in members if m not in SOURCE_BASED])
         return _combine.interval_residuals(members, P, Y, self.target_names_, self.weighting,
                                            self.margin, self.weights_.to_numpy(),
-                                           self._oof_combined, seen, SOURCE_BASED)
+                                           self._oof_combined, seen, SOURCE_BASED, basis)
 
     def _halfwidth(self, coverage):
         return np.array([_combine.conformal_quantile(r, 1.0 - coverage)
