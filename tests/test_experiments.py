@@ -628,16 +628,21 @@ def test_domains_spread_over_a_dask_cluster(limesoda):
     )
 
 
-def test_replicate_scans_are_split_and_fitted_by_sample():
-    # Domain d1 holds 10 samples scanned 3 times each (one id per sample):
-    # a test scan's twins must not be in training, and the local fit gets
-    # the ids as groups for its own folds.
+def _replicate_library():
+    """The toy library whose domain d1 holds 10 samples scanned 3 times each."""
     lib = _toy_library()
     ids = np.array([f"x{i}" for i in range(len(lib.X))], dtype=object)
     d1 = np.flatnonzero(lib.groups == "d1")
     ids[d1] = [f"s{i % 10}" for i in range(d1.size)]
-    lib = SpectralLibrary(X=lib.X, Y=lib.Y, groups=lib.groups, wavelengths=lib.wavelengths,
-                          target_names=lib.target_names, sample_ids=ids)
+    return SpectralLibrary(X=lib.X, Y=lib.Y, groups=lib.groups, wavelengths=lib.wavelengths,
+                           target_names=lib.target_names, sample_ids=ids)
+
+
+def test_replicate_scans_are_split_and_fitted_by_sample():
+    # Domain d1 holds 10 samples scanned 3 times each (one id per sample):
+    # a test scan's twins must not be in training, and the local fit gets
+    # the ids as groups for its own folds.
+    lib = _replicate_library()
     class SampleGroups(UnrequestingRecorder):
         _groups_are_samples = True  # as LocalisedRegressor: no routing request needed
 
@@ -659,12 +664,7 @@ def test_sample_ids_reach_fold_groups_but_never_domain_groups():
     # folds gets the sample ids; one that takes groups as domains (a network
     # standardising per domain) must not read each sample as a domain: it is
     # fitted without them, and told.
-    lib = _toy_library()
-    ids = np.array([f"x{i}" for i in range(len(lib.X))], dtype=object)
-    d1 = np.flatnonzero(lib.groups == "d1")
-    ids[d1] = [f"s{i % 10}" for i in range(d1.size)]
-    lib = SpectralLibrary(X=lib.X, Y=lib.Y, groups=lib.groups, wavelengths=lib.wavelengths,
-                          target_names=lib.target_names, sample_ids=ids)
+    lib = _replicate_library()
 
     class FoldGroups(RecordingRegressor):
         _groups_are_folds = True  # as PLSRegressionCV
