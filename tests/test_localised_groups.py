@@ -206,6 +206,14 @@ def test_a_source_trained_on_the_local_rows_is_found_by_its_fingerprints(tmp_pat
         assert bool(said) == bool(seen)
         if seen:
             assert f"trained on {seen} of the 30 local spectra" in said[0]
+            # No library candidate to judge it: the warning says how to give one.
+            assert "pass the library it was trained on, library=" in said[0]
+    # With the library, MBL judges the source, and the warning says so.
+    with pytest.warns(UserWarning, match="measured from the best candidate not built on the "
+                                         "source") as caught:
+        LocalisedRegressor(inside, library=lib, members=["source", "plsr", "mbl"],
+                           cv=3).fit(X, Y)
+    assert not any("pass the library" in str(w.message) for w in caught)
     # Without a library candidate, the local ones cannot tell whether the
     # in-sample source's lead is real: weighed alike within 1.5x of the best
     # of all, whatever n (not the 1 + 2 / sqrt(30) = 1.37x of 30 rows).

@@ -235,9 +235,9 @@ def without_local_rows(library_X, library_Y, local_on_library_grid):
         "out of the library, so that the library candidates are scored on rows they have not "
         "seen (the local rows are added to every library model anyway). If the source model "
         "was trained on this library too, its out-of-fold error on them is in-sample: the "
-        "candidates within 1.5x of the best are weighed alike whatever the number of local "
-        "rows, and the prediction intervals on those rows rest on the local and library "
-        "candidates. Train the source without the local samples to score it honestly.", UserWarning,
+        "weights are measured from the best candidate not built on the source, and the "
+        "prediction intervals on those rows rest on the local and library candidates. Train "
+        "the source without the local samples to score it honestly.", UserWarning,
         stacklevel=4)
     return (library_X[~same], library_Y[~same], int(same.sum()),
             rows_in(local_on_library_grid, library_X))

@@ -420,7 +420,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     # Checked here, not left to fail fold fit after fold fit.
                     view.to_source(X[:1])
                     view.warn_if_inverted(X)
-                    self.source_seen_ = view.seen(X)
+                    judged = self.library is not None and bool(set(requested) & LIBRARY_BASED)
+                    self.source_seen_ = view.seen(X, judged)
                     self.n_source_overlap_ = int(self.source_seen_.sum())
                 except ValueError as exc:
                     # Grids that do not overlap, or candidates asked for by
