@@ -4,6 +4,7 @@ import io
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.cross_decomposition import PLSRegression
@@ -270,3 +271,26 @@ def test_report_without_a_localised_or_transfer_model(tmp_path):
     assert "No localised or transfer model was run" in text
     assert not (tmp_path / "rmse_change.png").exists()
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("helped, better, worse, median, verdict", [
+    (3, 2, 0, -8.0, "use it"),
+    (0, 0, 1, +9.0, "keep the simple choice"),
+    (2, 1, 1, -2.0, "it depends on the site"),
+    (1, 1, 0, +4.0, "it depends on the site"),
+    # Nothing significant either way: the split cannot choose, whichever way it leans.
+    (2, 0, 0, -3.0, "no site differs significantly, and it leans to the localised model"),
+    (1, 0, 0, +11.9, "no site differs significantly, and it leans to the simple choice"),
+])
+def test_advice_says_no_more_than_the_test_samples_do(result, helped, better, worse, median,
+                                                      verdict):
+    gain = pd.DataFrame([{"target": "OC", "n_domains": 3, "helped": helped,
+                          "significant": better, "significantly_worse": worse,
+                          "median_change_pct": median, "best_change_pct": median,
+                          "worst_change_pct": median}])
+    result.gain_per_target = lambda: gain
+    try:
+        (line,) = result.advice()
+    finally:
+        del result.gain_per_target
+    assert line.endswith(verdict + ".") or f"): {verdict}" in line

@@ -251,8 +251,21 @@ class ExperimentResult:
             return []
         lines = []
         for row in gain.itertuples(index=False):
-            verdict = ("use it" if row.helped > row.n_domains / 2 and row.median_change_pct < 0
-                       else "keep the simple choice")
+            leans = row.helped > row.n_domains / 2 and row.median_change_pct < 0
+            better, worse = row.significant, row.significantly_worse
+            if worse and not better:
+                verdict = "keep the simple choice"
+            elif better and (worse or not leans):
+                verdict = "it depends on the site: choose per site from the headline table"
+            elif better:
+                verdict = "use it"
+            else:
+                # A few dozen test samples rarely separate two good models;
+                # a verdict either way would be noise.
+                verdict = (f"no site differs significantly, and it leans to "
+                           f"{'the localised model' if leans else 'the simple choice'}: "
+                           "more test samples would decide (more repeats, or the data's own "
+                           "folds)")
             lines.append(
                 f"{model} helped in {row.helped} of {row.n_domains} site(s) for {row.target} "
                 f"(median RMSE change {row.median_change_pct:+.1f} % against the best simple "
