@@ -558,16 +558,19 @@ def _predict(args):
     check_output_path(args.out, inputs=[args.model, args.csv], overwrite=args.overwrite)
     model = load_model_file(args.model, args.device, args.allow_pickle)
     library = read_spectra(args, args.csv, targets=[], id_column=args.id_column)
-    pred = np.asarray(model.predict(spectra_for(model, library)), dtype=np.float64)
-    pred = pred.reshape(pred.shape[0], -1)
+    X = spectra_for(model, library)
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    # The localised model's split-conformal 90 % intervals, per property,
+    # from the same pass over its candidates as the predictions.
+    with_interval = hasattr(final, "predict_interval")
+    got = model.predict(X, return_interval=True) if with_interval else (model.predict(X),)
+    pred, *bounds = (np.asarray(a, dtype=np.float64).reshape(len(library.sample_ids), -1)
+                     for a in got)
     names = getattr(final, "target_names_", None) or [f"target_{i}" for i in range(pred.shape[1])]
     names = list(names)
     out = pd.DataFrame(pred, columns=names, index=pd.Index(library.sample_ids, name="sample_id"))
-    if hasattr(model, "predict_interval"):
-        # The localised model's split-conformal 90 % intervals, per property.
-        lower, upper = (np.asarray(a, dtype=np.float64).reshape(pred.shape)
-                        for a in model.predict_interval(spectra_for(model, library)))
+    if bounds:
+        lower, upper = bounds
         for j, name in enumerate(names):
             out[f"{name}_lower_90"], out[f"{name}_upper_90"] = lower[:, j], upper[:, j]
     with atomic_write(args.out, "w", encoding="utf-8", newline="") as f:

@@ -252,6 +252,19 @@ def test_prediction_intervals_cover_held_out_data():
     assert ((hi50 - lo50) < (upper - lower)).all()
     with pytest.raises(ValueError, match="coverage"):
         model.predict_interval(lib.X.iloc[:2], coverage=1.5)
+    # One pass for both, also as a Pipeline's last step (sklearn hands
+    # predict's keyword to it) and for one property.
+    pred, lo, hi = model.predict(lib.X.iloc[200:], return_interval=True)
+    np.testing.assert_allclose(pred, model.predict(lib.X.iloc[200:]))
+    np.testing.assert_allclose(lo, lower)
+    np.testing.assert_allclose(hi, upper)
+    piped = Pipeline([("id", "passthrough"), ("loc", model)])
+    for a, b in zip(piped.predict(lib.X.iloc[200:], return_interval=True), (pred, lo, hi)):
+        np.testing.assert_allclose(a, b)
+    single = LocalisedRegressor(source, members=LOCAL_ONLY).fit(lib.X.iloc[:60],
+                                                                lib.Y.iloc[:60, 0])
+    p1, l1, u1 = single.predict(lib.X.iloc[200:205], return_interval=True)
+    assert p1.shape == l1.shape == u1.shape == (5,)
 
 
 # -- persistence and cloning ---------------------------------------------------------------

@@ -541,20 +541,29 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
             out += np.where(w > 0, np.clip(np.nan_to_num(P), lo, hi), 0.0) * w
         return out
 
-    def predict(self, X):
+    def predict(self, X, return_interval=False):
         """Predict the local soil properties.
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_wavelengths)
             Spectra with the columns seen in ``fit``.
+        return_interval : bool, default=False
+            Also return the bounds of :meth:`predict_interval` at
+            ``coverage``, from the same single pass over the candidates.
 
         Returns
         -------
         Y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        lower, upper : ndarray of the same shape
+            Only with ``return_interval=True``.
         """
-        out = self._predict_2d(X)
-        return out[:, 0] if self._y_is_1d else out
+        out, half = self._predict_2d(X), self.interval_halfwidth_
+        return (self._shaped(out, out - half, out + half) if return_interval
+                else self._shaped(out)[0])
+
+    def _shaped(self, *arrays):
+        return tuple(a[:, 0] if self._y_is_1d else a for a in arrays)
 
     def predict_interval(self, X, coverage=None):
         """Split-conformal prediction intervals from the out-of-fold residuals.
@@ -587,7 +596,4 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 raise ValueError(f"coverage must lie in (0, 1), got {coverage!r}.")
             half = self._halfwidth(coverage)
         pred = self._predict_2d(X)
-        lower, upper = pred - half, pred + half
-        if self._y_is_1d:
-            return lower[:, 0], upper[:, 0]
-        return lower, upper
+        return self._shaped(pred - half, pred + half)
