@@ -294,3 +294,31 @@ def test_advice_says_no_more_than_the_test_samples_do(result, helped, better, wo
     finally:
         del result.gain_per_target
     assert line.endswith(verdict + ".") or f"): {verdict}" in line
+
+
+class OnePassPLS(IntervalPLS):
+    """Predictions and intervals from one pass, as LocalisedRegressor.predict(return_interval=True)."""
+
+    passes = []
+
+    def predict(self, X, return_interval=False):
+        OnePassPLS.passes.append(len(X))
+        pred = np.asarray(super().predict(X), dtype=float).reshape(len(X), -1)
+        if not return_interval:
+            return pred
+        return pred, pred - self.halfwidth_, pred + self.halfwidth_
+
+    def predict_interval(self, X):
+        raise AssertionError("the runner asked for a second pass")
+
+
+def test_a_model_that_gives_both_at_once_is_asked_once():
+    OnePassPLS.passes.clear()
+    res = LocalisationExperiment(
+        models={"localised": ModelSpec(make_pipeline(StandardScaler(), OnePassPLS(2)),
+                                       missing_targets="native")},
+        n_repeats=2, test_size=0.2, verbose=0).run(_library())
+    own = res.predictions
+    assert own["lower"].notna().all() and (own["lower"] <= own["predicted"]).all()
+    # One pass per domain and repeat, none for intervals alone.
+    assert len(OnePassPLS.passes) == 3 * 2

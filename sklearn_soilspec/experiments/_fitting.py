@@ -1,5 +1,6 @@
 """Fitting every model of one target domain: the unit of parallel work."""
 
+import inspect
 import time
 import warnings
 
@@ -141,9 +142,7 @@ def run_domain(library, domain, specs, tests, verbose, tag="", fitted_global=Non
                 est = _fit(est, X, Y, name, domain, repeat, groups=groups)
             if spec.training != "global":
                 _done(progress)
-            n_targets = len(library.target_names)
-            pred = _predict(est, X_test, n_targets)
-            interval = _predict_interval(est, X_test, n_targets)
+            pred, interval = _predict_with_interval(est, X_test, len(library.target_names))
             record(name, est if spec.training != "global" else None, repeat, test, pred,
                    interval)
     # With a live bar the bar shows the time; without one (a log file) this
@@ -227,6 +226,21 @@ def _started(progress, domain, name):
 def _done(progress):
     if progress is not None:
         progress.done()
+
+
+def _predict_with_interval(est, X, n_targets):
+    """Predictions and, where the model gives them, its intervals (else None).
+
+    A model whose ``predict`` takes ``return_interval`` (the localised
+    model, also as a Pipeline's last step) gives both from one pass: its
+    memory-based candidate fits a local model per spectrum.
+    """
+    last = est.steps[-1][1] if isinstance(est, Pipeline) else est
+    if "return_interval" in inspect.signature(last.predict).parameters:
+        pred, lower, upper = (np.asarray(a, dtype=np.float64).reshape(-1, n_targets)
+                              for a in est.predict(X, return_interval=True))
+        return pred, (lower, upper)
+    return _predict(est, X, n_targets), _predict_interval(est, X, n_targets)
 
 
 def _predict_interval(est, X, n_targets):
