@@ -40,6 +40,7 @@ from _output import emit  # benchmarks/_output.py
 from sklearn_soilspec.localised import LocalisedRegressor, _combine
 from sklearn_soilspec.localised._combine import conformal_quantile
 from sklearn_soilspec.localised._recipes import SOURCE_BASED
+from sklearn_soilspec.localised._seen import SeenRows
 
 MARGINS = (0.0, 0.15, 0.3, 0.5, 1.0)
 EXCLUDE_RATIOS = (1.25, 1.5, 2.0)
@@ -69,7 +70,10 @@ def load(dirs):
                             # are in the library without saying so.
                             n_library_overlap=(int(z["n_library_overlap"])
                                                if "n_library_overlap" in z else None),
-                            source_seen=_source_seen(z)))
+                            source_seen=_source_seen(z),
+                            # Written since the fourth round.
+                            source_gap=(z["source_gap"] if "source_gap" in z
+                                        and np.isfinite(z["source_gap"]).any() else None)))
     if not out:
         raise SystemExit(f"No candidates/*_fold*.npz under {list(dirs)}: run "
                          "localised_limesoda.py with --candidates first.")
@@ -112,6 +116,13 @@ def _exclude_ratio(ratio, narrowing):
         _combine.EXCLUDE_RATIO, _combine.NARROWING = old
 
 
+def seen_rows(rec):
+    """How the package judges a record's candidates on the rows the source saw."""
+    seen = rec.get("source_seen")
+    seen = np.zeros(len(rec["y_train"]), dtype=bool) if seen is None else seen
+    return SeenRows(seen, rec.get("source_gap"), rec["names"])
+
+
 def package_rule(rec, margin, ratio, weighting="select", narrowing=np.inf):
     """Weights (members x targets) and the clip range of ``LocalisedRegressor`` with these settings.
 
@@ -121,13 +132,12 @@ def package_rule(rec, margin, ratio, weighting="select", narrowing=np.inf):
     """
     model = LocalisedRegressor(source=None, margin=margin, weighting=weighting)
     model.target_names_ = rec["targets"]
-    model.n_library_overlap_ = rec.get("n_library_overlap") or 0
-    seen = rec.get("source_seen")
-    model.n_source_overlap_ = 0 if seen is None else int(seen.sum())
+    judge = seen_rows(rec)
     members = {n: _Stub(c) for n, c in zip(rec["names"], rec["columns"])}
     with _exclude_ratio(ratio, narrowing), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model._choose(members, rec["oof"].copy(), rec["y_train"])
+        model._choose(members, judge.scale(rec["oof"], rec["y_train"]), rec["y_train"],
+                      judge.basis())
     return model.weights_.to_numpy(), model._range
 
 
@@ -278,11 +288,15 @@ def apply(rec, rule, correct_seen=True):
     # The 90 % interval as the model makes it: split-conformal on the
     # out-of-fold residuals of the combined prediction; on rows the source
     # saw, of the same rule over the candidates not built on it.
-    oof = np.einsum("mt,mnt->nt", W, np.nan_to_num(rec["oof"]))
+    # Where the source's own gap scaled its in-sample residuals, they are the
+    # combination's; else the seen rows' come from the other candidates.
+    judge = seen_rows(rec)
+    oof = np.einsum("mt,mnt->nt", W, np.nan_to_num(judge.scale(rec["oof"], rec["y_train"])))
     seen = rec.get("source_seen")
     based = [i for i, n in enumerate(rec["names"]) if n in SOURCE_BASED]
     keep = [i for i, n in enumerate(rec["names"]) if n not in SOURCE_BASED]
-    if correct_seen and seen is not None and seen.any() and keep and (W[based] > 0).any():
+    if (correct_seen and not judge.scaled and seen is not None and seen.any() and keep
+            and (W[based] > 0).any()):
         sub = dict(rec, names=[rec["names"][i] for i in keep],
                    columns=[rec["columns"][i] for i in keep], oof=rec["oof"][keep],
                    test=rec["test"][keep])

@@ -339,7 +339,9 @@ def save_candidates(path, model, seen, X_train, Y_train, X_test, Y_test):
         columns=np.array([json.dumps(c) for c in cols]),
         weights=model.weights_.reindex(names).fillna(0.0).to_numpy(),
         n_library_overlap=getattr(model, "n_library_overlap_", 0),
-        source_seen=getattr(model, "source_seen_", np.zeros(len(X_train), dtype=bool)))
+        source_seen=getattr(model, "source_seen_", np.zeros(len(X_train), dtype=bool)),
+        source_gap=(np.full(len(model.target_names_), np.nan)
+                    if getattr(model, "source_gap_", None) is None else model.source_gap_))
 
 
 def run_site(kind, site, folds, args, rows, choices, pooled_rows):

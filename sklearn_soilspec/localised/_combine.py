@@ -403,56 +403,6 @@ def weigh(members, P, Y, target_names, weighting, margin, widest=False, referenc
     return W, ranges, rows, combined
 
 
-def ratio_basis(names, seen, in_sample, knows_library):
-    """``(reference, widest)`` of :func:`weigh` for the candidates ``names``.
-
-    Local rows the source was trained on (``seen``: by its fingerprints, or
-    in the library it most likely came from) make the out-of-fold error of
-    the candidates in ``in_sample`` in-sample, a lead no evidence. A library
-    candidate (``knows_library``) knows what the source's library knows and
-    is scored honestly: the usual ratio is measured from the best candidate
-    not built on the source. Without one, the local candidates cannot tell
-    whether the lead is real: the ratio stays at its widest
-    (``benchmarks/seen_rows_rule.py``).
-    """
-    others = [m for m in names if m not in in_sample]
-    if seen and any(m in knows_library for m in others):
-        return others, False
-    return None, seen
-
-
-def interval_residuals(members, P, Y, target_names, weighting, margin, W, combined, seen,
-                       in_sample, basis=(None, False)):
-    """Per property, the out-of-fold residuals the prediction intervals rest on.
-
-    On a row the source saw (``seen``), the out-of-fold error of the
-    candidates named in ``in_sample`` is in-sample, and so is the
-    combination's: the residual there is that of the same rule over the
-    other candidates (the local and library ones). Their combination is no
-    better than the model's on new spectra, so the interval errs wide, not
-    narrow (``benchmarks/interval_coverage.py``). ``basis``: the
-    ``(reference, widest)`` of :func:`weigh` for those candidates.
-    """
-    names = list(members)
-    honest = [i for i, m in enumerate(names) if m not in in_sample]
-    leaning = any((W[i] > 0).any() for i, m in enumerate(names) if m in in_sample)
-    if seen.any() and leaning and honest:
-        with warnings.catch_warnings():
-            # Already said by the weighing of all candidates.
-            warnings.simplefilter("ignore", UserWarning)
-            *_, other = weigh({names[i]: members[names[i]] for i in honest}, P[honest].copy(),
-                              Y, target_names, weighting, margin, widest=basis[1],
-                              reference=basis[0])
-        combined = np.where(seen[:, None], other, combined)
-    elif seen.any() and leaning:
-        warnings.warn(
-            f"Every candidate is built on the source, which saw {int(seen.sum())} of the "
-            "local rows: the prediction intervals rest on in-sample residuals there and are "
-            "too narrow. Add a local candidate (members='auto').", UserWarning, stacklevel=4)
-    return [Y[~np.isnan(Y[:, j]), j] - combined[~np.isnan(Y[:, j]), j]
-            for j in range(Y.shape[1])]
-
-
 def conformal_quantile(residuals, alpha):
     """Split-conformal quantile: the ceil((n+1)(1-alpha))-th smallest |residual|.
 

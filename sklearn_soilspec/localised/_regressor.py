@@ -29,7 +29,6 @@ from ._recipes import (
     MEMBER_NAMES,
     REFITTED,
     LIBRARY_BASED,
-    SOURCE_BASED,
     fine_tune_params,
     library_arrays,
     library_estimators,
@@ -39,6 +38,7 @@ from ._recipes import (
     working_grid,
 )
 from ._replicates import check_groups, warn_if_replicates
+from ._seen import SeenRows, source_gap
 
 __all__ = ["LocalisedRegressor"]
 
@@ -221,8 +221,13 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         fingerprints it keeps of its training spectra (warned of).
     source_seen_ : ndarray of bool, shape (n_samples,)
         Local rows the source most likely saw: found by its fingerprints, or
-        in the library. The intervals on them rest on the candidates that did
-        not see them (:meth:`predict_interval`).
+        in the library. The source-based candidates' out-of-fold errors are
+        in-sample there; how they are judged is in the Notes.
+    source_gap_ : ndarray of shape (n_targets,) or None
+        The source network's own generalisation gap per property: its
+        validation RMSE over its training RMSE when it was trained (at
+        least 1; NaN where the source does not predict the property). None
+        where the source recorded none.
     failures_ : dict of str -> list of (int, str)
         Fold fits that failed (fold index and message), by candidate.
 
@@ -240,6 +245,13 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     one's gets no weight (with ``weighting="equal"``, the narrower ratio
     above). Predictions are kept within three target ranges of the local
     targets for the same reason.
+
+    Where the source was trained on local rows (``source_seen_``), the
+    out-of-fold errors of the candidates built on it are in-sample there.
+    With a library candidate the usual ratio is measured from the best
+    candidate not built on the source; without one, the in-sample residuals
+    are multiplied by ``source_gap_`` and weighed as usual; a source that
+    recorded no gap is trusted (every candidate within 1.5x of the best).
 
     With a ``library``, ``mbl`` is memory-based: each of its fold models keeps
     the library (plus the local rows) to search at prediction time, so a
@@ -363,11 +375,15 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 f"{len(members)} candidates over {len(splits)} folds")
         P, fold_models, failures = _combine.cross_fit_members(list(members.items()), X, Y,
                                                               splits, self.n_jobs, groups, say)
-        self._choose(members, P, Y)
+        seen = SeenRows(self.source_seen_, self.source_gap_, list(members))
+        P = seen.scale(P, Y)
+        self._choose(members, P, Y, seen.basis())
         if say:
             for _, r in self.localisation_report_.query("candidate == 'localised'").iterrows():
                 say(f"  {r.property}: {r.option} (out-of-fold RMSE {r.oof_rmse:.4g})")
-        self._residuals = self._interval_residuals(members, P, Y)
+        self._residuals = seen.interval_residuals(
+            members, P, Y, self.target_names_, self.weighting, self.margin,
+            self.weights_.to_numpy(), self._oof_combined)
         self.interval_halfwidth_ = self._halfwidth(self.coverage)
         used = [m for m in members if (self.weights_.loc[m] > 0).any()]
         refit = {m: members[m] for m in used if m in REFITTED or not fold_models[m]}
@@ -405,7 +421,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     def _build_members(self, X, Y):
         n = X.shape[0]
         requested, auto = self._requested(), isinstance(self.members, str)
-        self.skipped_, self.n_source_overlap_ = {}, 0
+        self.skipped_, self.n_source_overlap_, self.source_gap_ = {}, 0, None
         self.source_seen_ = np.zeros(n, dtype=bool)
         members = {}
         src_cols = self._source_columns(Y.shape[1])
@@ -421,7 +437,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     view.to_source(X[:1])
                     view.warn_if_inverted(X)
                     judged = self.library is not None and bool(set(requested) & LIBRARY_BASED)
-                    self.source_seen_ = view.seen(X, judged)
+                    self.source_gap_ = source_gap(view.final, src_cols, Y.shape[1])
+                    self.source_seen_ = view.seen(X, judged, self.source_gap_)
                     self.n_source_overlap_ = int(self.source_seen_.sum())
                 except ValueError as exc:
                     # Grids that do not overlap, or candidates asked for by
@@ -503,24 +520,12 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
 
     # -- weighing ----------------------------------------------------------------
 
-    def _choose(self, members, P, Y):
-        reference, widest = self._ratio_basis(list(members))
+    def _choose(self, members, P, Y, basis=(None, False)):
+        reference, widest = basis
         W, self._range, rows, self._oof_combined = _combine.weigh(
             members, P, Y, self.target_names_, self.weighting, self.margin, widest, reference)
         self.weights_ = pd.DataFrame(W, index=list(members), columns=self.target_names_)
         self.localisation_report_ = pd.DataFrame(rows, columns=_combine.REPORT_COLUMNS)
-
-    def _ratio_basis(self, names):
-        seen = bool(getattr(self, "n_library_overlap_", 0)
-                    or getattr(self, "n_source_overlap_", 0))
-        return _combine.ratio_basis(names, seen, SOURCE_BASED, LIBRARY_BASED)
-
-    def _interval_residuals(self, members, P, Y):
-        seen = getattr(self, "source_seen_", np.zeros(len(Y), dtype=bool))
-        basis = self._ratio_basis([m for m in members if m not in SOURCE_BASED])
-        return _combine.interval_residuals(members, P, Y, self.target_names_, self.weighting,
-                                           self.margin, self.weights_.to_numpy(),
-                                           self._oof_combined, seen, SOURCE_BASED, basis)
 
     def _halfwidth(self, coverage):
         return np.array([_combine.conformal_quantile(r, 1.0 - coverage)

@@ -174,3 +174,14 @@ class SpectraInputMixin:
             )
         Y_val = ((Y_val - self.y_mean_) / self.y_scale_).astype(np.float32)
         return TensorRows(self._to_tensor(X_val), torch.as_tensor(Y_val))
+
+
+def training_summary(groups, n_samples):
+    """The samples per domain of ``groups`` (empty without groups)."""
+    if groups is None:
+        return {}
+    groups = np.asarray(groups).ravel()
+    if groups.shape[0] != n_samples:
+        raise ValueError(f"groups has {groups.shape[0]} labels for {n_samples} samples.")
+    labels, counts = np.unique(groups.astype(str), return_counts=True)
+    return {"domains": dict(zip(labels.tolist(), counts.tolist()))}

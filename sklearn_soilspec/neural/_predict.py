@@ -212,3 +212,32 @@ class NetworkMixin:
         Y_pred = pred.numpy() * self.y_scale_ + self.y_mean_
         rmse = rmse_per_target(Y_true, Y_pred)
         return {"loss": loss, "rmse": dict(zip(self.target_names_, map(float, rmse)))}
+
+    def _fit_errors(self, train, valid, block=4096):
+        """Per-target RMSE and measured rows on the training and the validation rows, as trained.
+
+        Written into ``training_summary_`` (and so model files): the ratio
+        of the two is the network's own generalisation gap, which a
+        :class:`~sklearn_soilspec.localised.LocalisedRegressor` applies to
+        its in-sample errors on local rows the network was trained on.
+        ``block`` rows per forward pass, so a LUCAS-size library costs no
+        activation of all its rows at once. None without validation rows.
+        """
+        if valid is None or len(valid) == 0:
+            return None
+        out = {}
+        for part, data in (("training", train), ("validation", valid)):
+            sq, count = np.zeros(len(self.target_names_)), np.zeros(len(self.target_names_))
+            for start in range(0, len(data), block):
+                rows = data.rows[start:start + block]
+                Y = data.Y[rows].numpy().astype(np.float64)
+                P = self.net_.forward(TensorRows(data.X[rows]), training=False).reshape(
+                    Y.shape).numpy().astype(np.float64)
+                seen = ~np.isnan(Y)
+                sq += np.where(seen, ((P - Y) * self.y_scale_) ** 2, 0.0).sum(axis=0)
+                count += seen.sum(axis=0)
+            rmse = np.sqrt(sq / np.maximum(count, 1))
+            out[part] = {t: (float(r) if c > 0 and np.isfinite(r) else None)
+                         for t, r, c in zip(self.target_names_, rmse, count)}
+            out[f"n_{part}"] = dict(zip(self.target_names_, count.astype(int).tolist()))
+        return out

@@ -15,7 +15,7 @@ from .._targets import MissingTargetsMixin, check_targets
 from ..transfer import _fine_tune as fine_tune
 from ..transfer._resolve import as_source
 from ..transfer._source import SourceModel
-from ._inputs import SpectraInputMixin, read_wavelengths
+from ._inputs import SpectraInputMixin, read_wavelengths, training_summary
 from ._modules import ARCHITECTURES, build_module, module_config
 from ._net import _rng_devices
 from ._predict import _OPTIMIZERS, NetworkMixin
@@ -200,8 +200,10 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
         model before fine-tuning and of the result after, so negative transfer
         is visible. None otherwise.
     training_summary_ : dict
-        Number of samples (training / validation) and, if ``groups`` was
-        given to ``fit``, the samples per domain.
+        Number of samples (training / validation), if ``groups`` was given
+        to ``fit`` the samples per domain, and with validation rows
+        ``"rmse"``: per property, the RMSE on the training and on the
+        validation rows after training and how many rows each measured.
 
     See Also
     --------
@@ -427,7 +429,7 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
         self.wavelengths_ = read_wavelengths(self.architecture,
                                              getattr(self, "feature_names_in_", None),
                                              X.shape[1])
-        summary = _training_summary(groups, X.shape[0])
+        summary = training_summary(groups, X.shape[0])
         source = None if self.warm_start_from is None else as_source(self.warm_start_from)
         if source is not None:
             fine_tune.check_compatible(source, self.architecture, self.module_params,
@@ -483,6 +485,8 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
             )
         n_valid = 0 if valid is None else len(valid)
         summary.update(n_samples=len(train) + n_valid, n_train=len(train), n_valid=n_valid)
+        if (errors := self._fit_errors(train, valid)) is not None:
+            summary["rmse"] = errors
         self.training_summary_ = summary
         return self
 
@@ -589,12 +593,3 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
         aug.check()
         return AugmentBatches(aug, self.x_mean_, self.x_scale_, seed)
 
-
-def _training_summary(groups, n_samples):
-    if groups is None:
-        return {}
-    groups = np.asarray(groups).ravel()
-    if groups.shape[0] != n_samples:
-        raise ValueError(f"groups has {groups.shape[0]} labels for {n_samples} samples.")
-    labels, counts = np.unique(groups.astype(str), return_counts=True)
-    return {"domains": dict(zip(labels.tolist(), counts.tolist()))}
