@@ -9,8 +9,13 @@ scored on the committed candidate records of ``localised_study_setting.py
 candidate not built on the source, (c) the source-based candidates left out,
 (d) the usual narrowing ratio from the best candidate not built on the
 source, (e) (d) where a library candidate is among those, else (a): the
-package's rule. (d) and (e) were added after (a)-(c) had been seen on these
-sets (``results/notes/combination_rules.md``). Every set is scored with its
+package's rule of the third round. (d) and (e) were added after (a)-(c) had
+been seen on these sets (``results/notes/combination_rules.md``). The fourth
+round adds (f): the source-based candidates' residuals on the seen rows
+multiplied by the source network's own generalisation gap (its validation
+over training RMSE, recorded when it was trained; in records written since),
+then the usual rule from the best of all; and (g), (e) where a library
+candidate is among the others, else (f): the package's rule now. Every set is scored with its
 library candidates and without them, as if no library had been given.
 Per set: % change of the geometric mean RMSE against the ``plsr`` candidate,
 the cells at or below the better of the global model and the plain transfer
@@ -32,7 +37,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _output import emit  # noqa: E402
-from combination_rules import _Stub, fold_rmse, load, score  # noqa: E402
+import combination_rules as cr  # noqa: E402
+from combination_rules import _Stub, load, score  # noqa: E402
 
 from sklearn_soilspec.localised import _combine  # noqa: E402
 from sklearn_soilspec.localised._recipes import LIBRARY_BASED, SOURCE_BASED  # noqa: E402
@@ -77,11 +83,49 @@ def honest_only(rec):
     return W, ranges
 
 
-RULES = {"(a) within 1.5x of the best (before this round)": as_shipped,
-         "(b) within 1.5x of the best not built on the source": honest_reference,
-         "(c) the source-based candidates left out": honest_only,
-         "(d) within min(1.5, 1 + 2/sqrt(n))x of the best not built on the source": honest_narrowing,
-         "(e) (d) where a library candidate is among those, else (a) (adopted)": library_reference}
+def _gap_scaled(rec):
+    """The record with the source-based residuals on the seen rows scaled by the source's gap.
+
+    Scaled whether or not a library candidate is among the others (the
+    package scales only where none is); the scaled residuals stand for
+    honest ones, in the weighing and in the intervals.
+    """
+    judge = cr.seen_rows(rec)
+    judge.scaled = judge.any and judge.gap is not None
+    return dict(rec, oof=judge.scale(rec["oof"], rec["y_train"]),
+                source_seen=np.zeros(len(rec["y_train"]), dtype=bool), source_gap=None)
+
+
+def _without_gap(rec):
+    return dict(rec, source_gap=None)
+
+
+def gap_scaled(rec):
+    return _weigh(rec, None, widest=False)
+
+
+def package(rec):
+    return cr.package_rule(rec, 0.3, 1.5, "equal", narrowing=_combine.NARROWING)
+
+
+# name -> (rule, how the record is seen by it): rules (a)-(e) never read the
+# source's gap, and their intervals are as they were.
+RULES = {"(a) within 1.5x of the best (before the third round)": (as_shipped, _without_gap),
+         "(b) within 1.5x of the best not built on the source": (honest_reference, _without_gap),
+         "(c) the source-based candidates left out": (honest_only, _without_gap),
+         "(d) within min(1.5, 1 + 2/sqrt(n))x of the best not built on the source":
+             (honest_narrowing, _without_gap),
+         "(e) (d) where a library candidate is among those, else (a) (third round)":
+             (library_reference, _without_gap),
+         "(f) in-sample residuals times the source's own gap, then the usual rule":
+             (gap_scaled, _gap_scaled),
+         "(g) (e) where a library candidate is among those, else (f) (the package)":
+             (package, lambda rec: rec)}
+
+
+def fold_rmse(records, table):
+    return pd.concat([cr.fold_rmse([seen(r) for r in records], {name: rule})
+                      for name, (rule, seen) in table.items()], ignore_index=True)
 
 
 def without_library(rec):
@@ -100,8 +144,38 @@ def baselines(dirs):
     return df.groupby(["domain", "property", "model"])["rmse"].mean().unstack("model")
 
 
+def gap_check(recs):
+    """How well the source's recorded gap foretells its test error from its in-sample error.
+
+    Per property, the geometric mean over records of the recorded gap and of
+    the true ratio: the source's RMSE on the local test rows over its
+    (in-sample) out-of-fold RMSE on the local training rows it saw.
+    """
+    recs = [r for r in recs if r.get("source_gap") is not None and "source" in r["names"]]
+    if not recs:
+        return []
+    out = {}
+    for rec in recs:
+        i = rec["names"].index("source")
+        for j, prop in enumerate(rec["targets"]):
+            tr, te = ~np.isnan(rec["y_train"][:, j]), ~np.isnan(rec["y_test"][:, j])
+            seen = rec["source_seen"][tr]
+            if not (te.any() and seen.all() and np.isfinite(rec["source_gap"][j])):
+                continue
+            fit = np.sqrt(np.mean((rec["oof"][i, tr, j] - rec["y_train"][tr, j]) ** 2))
+            test = np.sqrt(np.mean((rec["test"][i, te, j] - rec["y_test"][te, j]) ** 2))
+            out.setdefault(prop, []).append((rec["source_gap"][j], test / fit))
+    lines = ["The source's recorded gap against its true one (its test RMSE over its in-sample "
+             "RMSE on the local training rows), geometric means over the records:", "",
+             "| property | recorded gap | true ratio | records |", "|---|---:|---:|---:|"]
+    for prop, pairs in out.items():
+        g, t = np.exp(np.log(np.array(pairs)).mean(axis=0))
+        lines.append(f"| {prop} | {g:.2f} | {t:.2f} | {len(pairs)} |")
+    return lines + [""]
+
+
 def report(sets, argv):
-    lines = ["# Weighing where the source saw the local rows (third round)", "",
+    lines = ["# Weighing where the source saw the local rows (third and fourth rounds)", "",
              "% change of mean RMSE against the `plsr` candidate (geometric mean over cells; "
              "negative is better); cells at or below min(global model, plain transfer) of the "
              "runs; pooled 90 % interval coverage.", ""]
@@ -137,6 +211,8 @@ def report(sets, argv):
                          + " | ".join(f"{cell.loc[(rule, site, prop)]:.3f}" for rule in RULES)
                          + " |")
         lines.append("")
+        if library:
+            lines += gap_check(recs)
     lines += ["    python benchmarks/seen_rows_rule.py " + " ".join(argv)]
     return "\n".join(lines) + "\n"
 

@@ -164,6 +164,30 @@ def test_no_validation_monitors_training_loss(rng):
     model = tiny(validation_fraction=None, patience=2).fit(X, Y)
     assert "valid_loss" not in model.history_[-1]
     assert model.training_summary_["n_valid"] == 0
+    assert "rmse" not in model.training_summary_  # no gap to record
+
+
+def test_training_and_validation_errors_are_recorded_per_property(rng, tmp_path):
+    # The network's own generalisation gap (validation over training RMSE),
+    # which a LocalisedRegressor uses where the network saw the local rows.
+    from sklearn_soilspec.transfer import load_model, save_model
+
+    X, Y = smooth_spectra(rng, n=80)
+    Y[:10, 1] = np.nan
+    model = tiny().fit(X, Y)
+    errors = model.training_summary_["rmse"]
+    P = model.predict(X)
+    from sklearn_soilspec.neural._inputs import validation_rows
+
+    train, valid = validation_rows(80, 0.1, model.random_state)
+    for j, t in enumerate(model.target_names_):
+        for part, idx in (("training", train), ("validation", valid)):
+            ok = idx[~np.isnan(Y[idx, j])]
+            assert errors[f"n_{part}"][t] == len(ok)
+            np.testing.assert_allclose(errors[part][t],
+                                       np.sqrt(np.mean((P[ok, j] - Y[ok, j]) ** 2)), rtol=1e-4)
+    path = save_model(model, tmp_path / "m.soilspec")
+    assert load_model(path).training_summary_["rmse"] == errors
 
 
 def test_early_stopping_restores_best_weights(rng):

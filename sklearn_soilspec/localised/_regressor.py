@@ -224,10 +224,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         in the library. The source-based candidates' out-of-fold errors are
         in-sample there; how they are judged is in the Notes.
     source_gap_ : ndarray of shape (n_targets,) or None
-        The source network's own generalisation gap per property: its
-        validation RMSE over its training RMSE when it was trained (at
-        least 1; NaN where the source does not predict the property). None
-        where the source recorded none.
+        The source network's validation over training RMSE per property,
+        recorded when it was trained (at least 1; NaN where it does not
+        predict the property); None where it recorded none.
     failures_ : dict of str -> list of (int, str)
         Fold fits that failed (fold index and message), by candidate.
 
@@ -246,12 +245,9 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     above). Predictions are kept within three target ranges of the local
     targets for the same reason.
 
-    Where the source was trained on local rows (``source_seen_``), the
-    out-of-fold errors of the candidates built on it are in-sample there.
-    With a library candidate the usual ratio is measured from the best
-    candidate not built on the source; without one, the in-sample residuals
-    are multiplied by ``source_gap_`` and weighed as usual; a source that
-    recorded no gap is trusted (every candidate within 1.5x of the best).
+    On rows the source saw (``source_seen_``) its lead is in-sample: a library
+    candidate judges it, else ``source_gap_`` scales its residuals, else it is
+    trusted (within 1.5x of the best): :doc:`/user_guide/localised`.
 
     With a ``library``, ``mbl`` is memory-based: each of its fold models keeps
     the library (plus the local rows) to search at prediction time, so a

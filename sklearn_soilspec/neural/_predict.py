@@ -213,30 +213,34 @@ class NetworkMixin:
         rmse = rmse_per_target(Y_true, Y_pred)
         return {"loss": loss, "rmse": dict(zip(self.target_names_, map(float, rmse)))}
 
-    def _fit_errors(self, train, valid, block=4096):
+    def _fit_errors(self, X, Y, train, valid, explicit):
         """Per-target RMSE and measured rows on the training and the validation rows, as trained.
 
         Written into ``training_summary_`` (and so model files): the ratio
         of the two is the network's own generalisation gap, which a
         :class:`~sklearn_soilspec.localised.LocalisedRegressor` applies to
-        its in-sample errors on local rows the network was trained on.
-        ``block`` rows per forward pass, so a LUCAS-size library costs no
-        activation of all its rows at once. None without validation rows.
+        its in-sample errors on local rows the network was trained on. Both
+        are measured as :meth:`predict` would make them, from the spectra
+        ``X`` and properties ``Y`` as given to ``fit``: a network standardised
+        per domain trains on each domain's own scaling, which its
+        predictions of new spectra do not know. ``explicit``: the validation
+        rows are ``validation_data``, already scaled. None without them.
         """
         if valid is None or len(valid) == 0:
             return None
+        train_rows = train.rows.numpy()
+        parts = [("training", self._to_tensor(X[train_rows]), Y[train_rows])]
+        if explicit:
+            parts.append(("validation", valid.X[valid.rows],
+                          valid.Y[valid.rows].numpy() * self.y_scale_ + self.y_mean_))
+        else:
+            rows = valid.rows.numpy()
+            parts.append(("validation", self._to_tensor(X[rows]), Y[rows]))
         out = {}
-        for part, data in (("training", train), ("validation", valid)):
-            sq, count = np.zeros(len(self.target_names_)), np.zeros(len(self.target_names_))
-            for start in range(0, len(data), block):
-                rows = data.rows[start:start + block]
-                Y = data.Y[rows].numpy().astype(np.float64)
-                P = self.net_.forward(TensorRows(data.X[rows]), training=False).reshape(
-                    Y.shape).numpy().astype(np.float64)
-                seen = ~np.isnan(Y)
-                sq += np.where(seen, ((P - Y) * self.y_scale_) ** 2, 0.0).sum(axis=0)
-                count += seen.sum(axis=0)
-            rmse = np.sqrt(sq / np.maximum(count, 1))
+        for part, X_t, Y_part in parts:
+            P = self._forward(X_t) * self.y_scale_ + self.y_mean_
+            count = (~np.isnan(Y_part)).sum(axis=0)
+            rmse = rmse_per_target(Y_part, P)
             out[part] = {t: (float(r) if c > 0 and np.isfinite(r) else None)
                          for t, r, c in zip(self.target_names_, rmse, count)}
             out[f"n_{part}"] = dict(zip(self.target_names_, count.astype(int).tolist()))

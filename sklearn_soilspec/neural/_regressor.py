@@ -203,7 +203,8 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
         Number of samples (training / validation), if ``groups`` was given
         to ``fit`` the samples per domain, and with validation rows
         ``"rmse"``: per property, the RMSE on the training and on the
-        validation rows after training and how many rows each measured.
+        validation rows after training (per-domain scaled with
+        ``standardize="per_domain"``) and how many rows each measured.
 
     See Also
     --------
@@ -429,7 +430,7 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
         self.wavelengths_ = read_wavelengths(self.architecture,
                                              getattr(self, "feature_names_in_", None),
                                              X.shape[1])
-        summary = training_summary(groups, X.shape[0])
+        summary, X_given, Y_given = training_summary(groups, X.shape[0]), X, Y
         source = None if self.warm_start_from is None else as_source(self.warm_start_from)
         if source is not None:
             fine_tune.check_compatible(source, self.architecture, self.module_params,
@@ -485,7 +486,8 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
             )
         n_valid = 0 if valid is None else len(valid)
         summary.update(n_samples=len(train) + n_valid, n_train=len(train), n_valid=n_valid)
-        if (errors := self._fit_errors(train, valid)) is not None:
+        if (errors := self._fit_errors(X_given, Y_given, train, valid,
+                                         validation_data is not None)):
             summary["rmse"] = errors
         self.training_summary_ = summary
         return self
