@@ -276,6 +276,32 @@ def test_a_source_trained_on_the_local_rows_is_found_by_its_fingerprints(tmp_pat
                                only.source_gap_ * one.interval_halfwidth_)
 
 
+def test_the_recorded_gap_is_measured_as_the_source_predicts():
+    # A network standardised per domain trains on each domain's own scaling,
+    # which its predictions of new spectra do not know: the errors it
+    # records are those of predict on the very rows, not of training.
+    from sklearn_soilspec.localised import train_source_model
+    from sklearn_soilspec.neural._inputs import validation_rows
+
+    lib = make_spectra(150, n_domains=3, wavelengths=range(400, 2500, 20),
+                       random_state=2).as_frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = train_source_model(lib, max_epochs=5,
+                                    module_params={"channels": (4,), "shared_units": (8,),
+                                                   "head_units": 8})
+    cnn = source[-1]
+    assert cnn.standardize_ == "per_domain"
+    errors = cnn.training_summary_["rmse"]
+    train, valid = validation_rows(len(lib.X), cnn.validation_fraction, cnn.random_state)
+    P, Y = np.asarray(source.predict(lib.X)), lib.Y.to_numpy(float)
+    for j, t in enumerate(cnn.target_names_):
+        for part, rows in (("training", train), ("validation", valid)):
+            np.testing.assert_allclose(errors[part][t],
+                                       np.sqrt(np.mean((P[rows, j] - Y[rows, j]) ** 2)),
+                                       rtol=1e-4)
+
+
 def test_no_limesoda_site_is_taken_for_replicate_scans():
     # SSP.460 has 132 rows sharing their rounded values by chance; none of
     # the thirteen sites is a set of replicate scans.
