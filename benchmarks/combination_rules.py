@@ -120,7 +120,7 @@ def seen_rows(rec):
     """How the package judges a record's candidates on the rows the source saw."""
     seen = rec.get("source_seen")
     seen = np.zeros(len(rec["y_train"]), dtype=bool) if seen is None else seen
-    return SeenRows(seen, rec.get("source_gap"), rec["names"])
+    return SeenRows(seen, rec["names"])
 
 
 def package_rule(rec, margin, ratio, weighting="select", narrowing=np.inf):
@@ -136,8 +136,7 @@ def package_rule(rec, margin, ratio, weighting="select", narrowing=np.inf):
     members = {n: _Stub(c) for n, c in zip(rec["names"], rec["columns"])}
     with _exclude_ratio(ratio, narrowing), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model._choose(members, judge.scale(rec["oof"], rec["y_train"]), rec["y_train"],
-                      judge.basis())
+        model._choose(members, rec["oof"].copy(), rec["y_train"], judge.basis())
     return model.weights_.to_numpy(), model._range
 
 
@@ -288,15 +287,11 @@ def apply(rec, rule, correct_seen=True):
     # The 90 % interval as the model makes it: split-conformal on the
     # out-of-fold residuals of the combined prediction; on rows the source
     # saw, of the same rule over the candidates not built on it.
-    # Where the source's own gap scaled its in-sample residuals, they are the
-    # combination's; else the seen rows' come from the other candidates.
-    judge = seen_rows(rec)
-    oof = np.einsum("mt,mnt->nt", W, np.nan_to_num(judge.scale(rec["oof"], rec["y_train"])))
+    oof = np.einsum("mt,mnt->nt", W, np.nan_to_num(rec["oof"]))
     seen = rec.get("source_seen")
     based = [i for i, n in enumerate(rec["names"]) if n in SOURCE_BASED]
     keep = [i for i, n in enumerate(rec["names"]) if n not in SOURCE_BASED]
-    if (correct_seen and not judge.scaled and seen is not None and seen.any() and keep
-            and (W[based] > 0).any()):
+    if correct_seen and seen is not None and seen.any() and keep and (W[based] > 0).any():
         sub = dict(rec, names=[rec["names"][i] for i in keep],
                    columns=[rec["columns"][i] for i in keep], oof=rec["oof"][keep],
                    test=rec["test"][keep])

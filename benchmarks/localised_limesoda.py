@@ -310,6 +310,43 @@ def record_candidates():
         _combine.cross_fit_members = original
 
 
+# A property measured in fewer of the source's validation rows than this gets
+# the median gap of its other properties: the RMSE of a handful of rows is noise.
+MIN_VALIDATION_ROWS = 10
+
+
+def source_gap(model):
+    """Per local property, the source network's validation over training RMSE (at least 1).
+
+    As the network recorded them when it was trained
+    (``training_summary_["rmse"]``), for the fourth round of
+    ``seen_rows_rule.py``; NaN where the source recorded none.
+    """
+    source = getattr(model, "source_", None)
+    final = source.steps[-1][1] if isinstance(source, Pipeline) else source
+    errors = (getattr(final, "training_summary_", None) or {}).get("rmse")
+    gap = np.full(len(model.target_names_), np.nan)
+    if not errors:
+        return gap
+
+    def ratio(name):
+        train = errors.get("training", {}).get(name)
+        valid = errors.get("validation", {}).get(name)
+        if (train and valid and train > 0
+                and errors.get("n_validation", {}).get(name, 0) >= MIN_VALIDATION_ROWS):
+            return max(1.0, valid / train)
+        return np.nan
+
+    ratios = {str(n): ratio(str(n)) for n in final.target_names_}
+    known = [r for r in ratios.values() if np.isfinite(r)]
+    if not known:
+        return gap
+    for j, name in enumerate(model.target_names_):
+        if name in ratios:
+            gap[j] = ratios[name] if np.isfinite(ratios[name]) else float(np.median(known))
+    return gap
+
+
 def save_candidates(path, model, seen, X_train, Y_train, X_test, Y_test):
     """Every candidate's out-of-fold and test predictions, as the fitted model would make them.
 
@@ -340,8 +377,7 @@ def save_candidates(path, model, seen, X_train, Y_train, X_test, Y_test):
         weights=model.weights_.reindex(names).fillna(0.0).to_numpy(),
         n_library_overlap=getattr(model, "n_library_overlap_", 0),
         source_seen=getattr(model, "source_seen_", np.zeros(len(X_train), dtype=bool)),
-        source_gap=(np.full(len(model.target_names_), np.nan)
-                    if getattr(model, "source_gap_", None) is None else model.source_gap_))
+        source_gap=source_gap(model))
 
 
 def run_site(kind, site, folds, args, rows, choices, pooled_rows):

@@ -9,13 +9,13 @@ scored on the committed candidate records of ``localised_study_setting.py
 candidate not built on the source, (c) the source-based candidates left out,
 (d) the usual narrowing ratio from the best candidate not built on the
 source, (e) (d) where a library candidate is among those, else (a): the
-package's rule of the third round. (d) and (e) were added after (a)-(c) had
+package's rule. (d) and (e) were added after (a)-(c) had
 been seen on these sets (``results/notes/combination_rules.md``). The fourth
 round adds (f): the source-based candidates' residuals on the seen rows
 multiplied by the source network's own generalisation gap (its validation
 over training RMSE, recorded when it was trained; in records written since),
 then the usual rule from the best of all; and (g), (e) where a library
-candidate is among the others, else (f): the package's rule now. Every set is scored with its
+candidate is among the others, else (f): rejected (the outcome in the notes). Every set is scored with its
 library candidates and without them, as if no library had been given.
 Per set: % change of the geometric mean RMSE against the ``plsr`` candidate,
 the cells at or below the better of the global model and the plain transfer
@@ -86,41 +86,49 @@ def honest_only(rec):
 def _gap_scaled(rec):
     """The record with the source-based residuals on the seen rows scaled by the source's gap.
 
-    Scaled whether or not a library candidate is among the others (the
-    package scales only where none is); the scaled residuals stand for
-    honest ones, in the weighing and in the intervals.
+    The scaled residuals stand for honest ones, in the weighing and in the
+    intervals (so no seen rows are left to set apart).
     """
-    judge = cr.seen_rows(rec)
-    judge.scaled = judge.any and judge.gap is not None
-    return dict(rec, oof=judge.scale(rec["oof"], rec["y_train"]),
-                source_seen=np.zeros(len(rec["y_train"]), dtype=bool), source_gap=None)
+    seen, gap = rec["source_seen"], rec.get("source_gap")
+    P = rec["oof"].copy()
+    if gap is not None and seen.any():
+        g, y = np.where(np.isfinite(gap), gap, 1.0), rec["y_train"][seen]
+        for i, name in enumerate(rec["names"]):
+            if name in SOURCE_BASED:
+                p = P[i, seen]
+                P[i, seen] = np.where(np.isnan(y), p, y + g * (p - y))
+    return dict(rec, oof=P, source_seen=np.zeros(len(rec["y_train"]), dtype=bool),
+                source_gap=None)
 
 
-def _without_gap(rec):
-    return dict(rec, source_gap=None)
+def _judged(rec):
+    return any(n in LIBRARY_BASED for n in rec["names"])
 
 
 def gap_scaled(rec):
     return _weigh(rec, None, widest=False)
 
 
-def package(rec):
-    return cr.package_rule(rec, 0.3, 1.5, "equal", narrowing=_combine.NARROWING)
+def gap_or_library(rec):
+    return library_reference(rec) if _judged(rec) else gap_scaled(rec)
 
 
-# name -> (rule, how the record is seen by it): rules (a)-(e) never read the
-# source's gap, and their intervals are as they were.
-RULES = {"(a) within 1.5x of the best (before the third round)": (as_shipped, _without_gap),
-         "(b) within 1.5x of the best not built on the source": (honest_reference, _without_gap),
-         "(c) the source-based candidates left out": (honest_only, _without_gap),
+def _same(rec):
+    return rec
+
+
+# name -> (rule, the record as the rule sees it).
+RULES = {"(a) within 1.5x of the best (before the third round)": (as_shipped, _same),
+         "(b) within 1.5x of the best not built on the source": (honest_reference, _same),
+         "(c) the source-based candidates left out": (honest_only, _same),
          "(d) within min(1.5, 1 + 2/sqrt(n))x of the best not built on the source":
-             (honest_narrowing, _without_gap),
-         "(e) (d) where a library candidate is among those, else (a) (third round)":
-             (library_reference, _without_gap),
+             (honest_narrowing, _same),
+         "(e) (d) where a library candidate is among those, else (a) (the package)":
+             (library_reference, _same),
          "(f) in-sample residuals times the source's own gap, then the usual rule":
              (gap_scaled, _gap_scaled),
-         "(g) (e) where a library candidate is among those, else (f) (the package)":
-             (package, lambda rec: rec)}
+         "(g) (e) where a library candidate is among those, else (f) (rejected)":
+             (gap_or_library, lambda rec: rec if _judged(rec) else _gap_scaled(rec))}
 
 
 def fold_rmse(records, table):

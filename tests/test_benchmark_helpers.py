@@ -69,3 +69,32 @@ def test_interval_coverage_scores_the_intervals_the_model_makes(tmp_path):
     assert rec["source_seen"].all() and (model.weights_.loc["source"] > 0).any()
     np.testing.assert_allclose(halves, model.interval_halfwidth_)
     assert (before < halves).any()
+
+
+def test_records_keep_the_source_networks_recorded_gap(tmp_path):
+    # seen_rows_rule.py's fourth round scales the in-sample residuals by the
+    # gap the source network recorded: validation over training RMSE, >= 1.
+    bench, rules = _load("localised_limesoda"), _load("combination_rules")
+    from sklearn.cross_decomposition import PLSRegression
+
+    from sklearn_soilspec.localised import train_source_model
+
+    lib = make_spectra(120, n_domains=2, wavelengths=range(400, 2500, 20), random_state=0)
+    lib = lib.as_frame()
+    X, Y, Xt, Yt = lib.X.iloc[:30], lib.Y.iloc[:30], lib.X.iloc[100:], lib.Y.iloc[100:]
+    tiny = {"channels": (4,), "shared_units": (8,), "head_units": 8}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = train_source_model(lib.subset(np.arange(100)), max_epochs=2, module_params=tiny)
+        for k, source in enumerate((net, PLSRegression(5).fit(X, Y))):
+            with bench.record_candidates() as seen:
+                model = LocalisedRegressor(source, members=["source", "plsr"], cv=3).fit(X, Y)
+            bench.save_candidates(tmp_path / str(k) / "candidates" / "site_fold1.npz", model,
+                                  seen, X, Y, Xt, Yt)
+    (rec,) = rules.load([tmp_path / "0"])
+    errors = net[-1].training_summary_["rmse"]
+    expected = [max(1.0, errors["validation"][t] / errors["training"][t]) for t in Y.columns]
+    np.testing.assert_allclose(rec["source_gap"], expected)
+    assert rec["source_seen"].all()
+    (plain,) = rules.load([tmp_path / "1"])
+    assert plain["source_gap"] is None  # a PLSR source records none

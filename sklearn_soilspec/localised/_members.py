@@ -183,38 +183,27 @@ class TransferView:
                 "absorbance), or the transfer candidates cannot help.", UserWarning,
                 stacklevel=stacklevel)
 
-    def seen(self, X, judged=False, gap=None, stacklevel=4):
+    def seen(self, X, judged=False, stacklevel=4):
         """Mask of the local rows the source network was trained on (by fingerprint), warned of.
 
         A regional library's global model often saw the farm's samples; its
         out-of-fold error on them is in-sample, and an interval resting on it
         would be too narrow. ``judged``: library candidates will be weighed,
-        which can judge the source honestly; ``gap``: the source's own
-        generalisation gap per property (``_seen.source_gap``), or None.
+        which can judge the source honestly.
         """
         mask = seen_rows(getattr(self.final, "training_fingerprints_", None), self.features(X))
-        if not mask.any():
-            return mask
-        if judged:
-            how = ("the weights are measured from the best candidate not built on the source, "
-                   "and the prediction intervals on those rows rest on the candidates that did "
-                   "not see them")
-        elif gap is not None and np.isfinite(gap).any():
-            how = (f"its residuals there are multiplied by its own generalisation gap "
-                   f"(validation over training RMSE when it was trained: "
-                   f"{np.nanmin(gap):.2f}-{np.nanmax(gap):.2f}), an estimate (pass the library "
-                   "it was trained on, library=..., and memory-based learning and spiked PLSR "
-                   "will judge it)")
-        else:
-            how = ("no local candidate can judge it and it recorded no generalisation gap, so "
-                   "the candidates within 1.5x of the best are weighed alike whatever the "
-                   "number of rows (pass the library it was trained on, library=..., and "
-                   "memory-based learning and spiked PLSR will judge it)")
-        warnings.warn(
-            f"The source model was trained on {int(mask.sum())} of the {len(X)} local "
-            f"spectra: its out-of-fold error on them is in-sample; {how}. Train the source "
-            "without the local samples to score it honestly.", UserWarning,
-            stacklevel=stacklevel)
+        if mask.any():
+            how = ("the weights are measured from the best candidate not built on the source"
+                   if judged else
+                   "no local candidate can judge it, so the candidates within 1.5x of the best "
+                   "are weighed alike whatever the number of rows (pass the library it was "
+                   "trained on, library=..., and memory-based learning and spiked PLSR will)")
+            warnings.warn(
+                f"The source model was trained on {int(mask.sum())} of the {len(X)} local "
+                f"spectra: its out-of-fold error on them is in-sample; {how}. The prediction "
+                "intervals on those rows rest on the candidates that did not see them. Train "
+                "the source without the local samples to score it honestly.", UserWarning,
+                stacklevel=stacklevel)
         return mask
 
     def features(self, X):

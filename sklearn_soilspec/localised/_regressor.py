@@ -38,7 +38,7 @@ from ._recipes import (
     working_grid,
 )
 from ._replicates import check_groups, warn_if_replicates
-from ._seen import SeenRows, source_gap
+from ._seen import SeenRows
 
 __all__ = ["LocalisedRegressor"]
 
@@ -223,10 +223,6 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         Local rows the source most likely saw: found by its fingerprints, or
         in the library. The source-based candidates' out-of-fold errors are
         in-sample there; how they are judged is in the Notes.
-    source_gap_ : ndarray of shape (n_targets,) or None
-        The source network's validation over training RMSE per property,
-        recorded when it was trained (at least 1; NaN where it does not
-        predict the property); None where it recorded none.
     failures_ : dict of str -> list of (int, str)
         Fold fits that failed (fold index and message), by candidate.
 
@@ -246,8 +242,8 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     targets for the same reason.
 
     On rows the source saw (``source_seen_``) its lead is in-sample: a library
-    candidate judges it, else ``source_gap_`` scales its residuals, else it is
-    trusted (within 1.5x of the best): :doc:`/user_guide/localised`.
+    candidate judges it, else it is trusted (every candidate within 1.5x of
+    the best weighs alike): :doc:`/user_guide/localised`.
 
     With a ``library``, ``mbl`` is memory-based: each of its fold models keeps
     the library (plus the local rows) to search at prediction time, so a
@@ -371,8 +367,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                 f"{len(members)} candidates over {len(splits)} folds")
         P, fold_models, failures = _combine.cross_fit_members(list(members.items()), X, Y,
                                                               splits, self.n_jobs, groups, say)
-        seen = SeenRows(self.source_seen_, self.source_gap_, list(members))
-        P = seen.scale(P, Y)
+        seen = SeenRows(self.source_seen_, list(members))
         self._choose(members, P, Y, seen.basis())
         if say:
             for _, r in self.localisation_report_.query("candidate == 'localised'").iterrows():
@@ -417,7 +412,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     def _build_members(self, X, Y):
         n = X.shape[0]
         requested, auto = self._requested(), isinstance(self.members, str)
-        self.skipped_, self.n_source_overlap_, self.source_gap_ = {}, 0, None
+        self.skipped_, self.n_source_overlap_ = {}, 0
         self.source_seen_ = np.zeros(n, dtype=bool)
         members = {}
         src_cols = self._source_columns(Y.shape[1])
@@ -433,8 +428,7 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
                     view.to_source(X[:1])
                     view.warn_if_inverted(X)
                     judged = self.library is not None and bool(set(requested) & LIBRARY_BASED)
-                    self.source_gap_ = source_gap(view.final, src_cols, Y.shape[1])
-                    self.source_seen_ = view.seen(X, judged, self.source_gap_)
+                    self.source_seen_ = view.seen(X, judged)
                     self.n_source_overlap_ = int(self.source_seen_.sum())
                 except ValueError as exc:
                     # Grids that do not overlap, or candidates asked for by

@@ -216,11 +216,12 @@ class NetworkMixin:
     def _fit_errors(self, X, Y, train, valid, explicit):
         """Per-target RMSE and measured rows on the training and the validation rows, as trained.
 
-        Written into ``training_summary_`` (and so model files): the ratio
-        of the two is the network's own generalisation gap, which a
-        :class:`~sklearn_soilspec.localised.LocalisedRegressor` applies to
-        its in-sample errors on local rows the network was trained on. Both
-        are measured as :meth:`predict` would make them, from the spectra
+        Written into ``training_summary_`` (and so model files): what the
+        user of a shared model reads as its error on spectra it did not
+        see, and against its training error, its generalisation gap
+        (``benchmarks/seen_rows_rule.py`` compares that gap with the true
+        one on local rows the network saw). Both are measured as
+        :meth:`predict` would make them, from the spectra
         ``X`` and properties ``Y`` as given to ``fit``: a network standardised
         per domain trains on each domain's own scaling, which its
         predictions of new spectra do not know. ``explicit``: the validation
