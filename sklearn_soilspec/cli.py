@@ -409,8 +409,20 @@ def _train_global(args):
                  target_units=library.target_units,
                  description=library.DESCR.splitlines()[0] if library.DESCR else "")
     if not args.quiet:
+        print(_describe_fit_errors(model[-1].training_summary_.get("rmse")))
         print(f"Saved {path}")
     return 0
+
+
+def _describe_fit_errors(errors):
+    """The network's RMSE per property on its held-out validation rows (and training rows)."""
+    if not errors:
+        return "No validation rows were held out: the model file records no validation error."
+    parts = [f"{t} {v:.4g} ({errors['training'][t]:.4g})"
+             for t, v in errors["validation"].items() if v is not None]
+    n = max(errors["n_validation"].values())
+    return (f"Validation RMSE on {n} held-out spectra (training RMSE): " + ", ".join(parts)
+            + "; kept in the model file.")
 
 
 def _fine_tune(args):

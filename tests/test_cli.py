@@ -66,6 +66,15 @@ def test_train_global_fine_tune_predict(files, capsys):
     glob = load_model(files["model"])
     assert glob.steps[-1][1].training_summary_["n_samples"] == 58  # SSP.58 only
     assert glob.steps[-1][1].target_names_ == ["OC", "pH", "clay"]
+    # Without --quiet the held-out error is said, and it is the model file's.
+    code, io = _run(["train-global", "--data", "csv", "--path", files["library"],
+                     "--group-column", "site", "--id-column", "id", "--exclude-domains", "MG.44",
+                     "--epochs", "2", "--out", files["model"], "--overwrite"], capsys)
+    assert code == 0, io.err
+    errors = load_model(files["model"]).steps[-1][1].training_summary_["rmse"]
+    said = f"Validation RMSE on {errors['n_validation']['OC']} held-out spectra (training RMSE): "
+    assert said in io.out
+    assert f"OC {errors['validation']['OC']:.4g} ({errors['training']['OC']:.4g})" in io.out
 
     code, io = _run(["fine-tune", files["model"], files["local"], "--id-column", "id",
                      "--epochs", "2", "--plain", "--out", files["local_model"]], capsys)
