@@ -418,10 +418,14 @@ def _describe_fit_errors(errors):
     """The network's RMSE per property on its held-out validation rows (and training rows)."""
     if not errors:
         return "No validation rows were held out: the model file records no validation error."
-    parts = [f"{t} {v:.4g} ({errors['training'][t]:.4g})"
-             for t, v in errors["validation"].items() if v is not None]
     n = max(errors["n_validation"].values())
+    # A property measured in fewer of the held-out spectra says in how many.
+    parts = [f"{t} {v:.4g} ({errors['training'][t]:.4g}"
+             + ("" if errors["n_validation"][t] == n else f"; {errors['n_validation'][t]} rows")
+             + ")" for t, v in errors["validation"].items() if v is not None]
+    unmeasured = [t for t, v in errors["validation"].items() if v is None]
     return (f"Validation RMSE on {n} held-out spectra (training RMSE): " + ", ".join(parts)
+            + (f"; not measured in them: {', '.join(unmeasured)}" if unmeasured else "")
             + "; kept in the model file.")
 
 

@@ -250,3 +250,16 @@ def test_train_global_grid_step(files, tmp_path, capsys):
     assert np.diff(grid).min() >= 20 - 1e-9
     code, io = _run(["train-global", "--grid-step", "0"], capsys)
     assert code == 2 and "--grid-step: expected a positive number" in io.err
+
+
+def test_the_held_out_error_of_a_property_measured_in_few_rows_says_so():
+    from sklearn_soilspec.cli import _describe_fit_errors
+
+    said = _describe_fit_errors({
+        "training": {"OC": 1.0, "CEC": 2.0, "P": 3.0},
+        "validation": {"OC": 1.5, "CEC": None, "P": 4.0},
+        "n_training": {"OC": 90, "CEC": 10, "P": 60}, "n_validation": {"OC": 20, "CEC": 0, "P": 7}})
+    assert said == ("Validation RMSE on 20 held-out spectra (training RMSE): OC 1.5 (1), P 4 (3; "
+                    "7 rows); not measured in them: CEC; kept in the model file.")
+    assert "records no validation error" in _describe_fit_errors(None)
+
