@@ -179,10 +179,32 @@ def gap_check(recs):
     for prop, pairs in out.items():
         g, t = np.exp(np.log(np.array(pairs)).mean(axis=0))
         lines.append(f"| {prop} | {g:.2f} | {t:.2f} | {len(pairs)} |")
-    return lines + [""]
+    return lines + [""] + oof_ratios(recs)
 
 
-def report(sets, argv):
+def oof_ratios(recs):
+    """Every candidate's test RMSE over its out-of-fold RMSE: where the optimism lies.
+
+    A local candidate's is below 1: its final model has all the local rows,
+    its fold models fewer.
+    """
+    ratios = {}
+    for rec in recs:
+        for i, name in enumerate(rec["names"]):
+            for j in range(len(rec["targets"])):
+                tr, te = ~np.isnan(rec["y_train"][:, j]), ~np.isnan(rec["y_test"][:, j])
+                fit = np.sqrt(np.mean((rec["oof"][i, tr, j] - rec["y_train"][tr, j]) ** 2))
+                test = np.sqrt(np.mean((rec["test"][i, te, j] - rec["y_test"][te, j]) ** 2))
+                if te.any() and np.isfinite(fit) and fit > 0 and np.isfinite(test):
+                    ratios.setdefault(name, []).append(np.log(test / fit))
+    names = list(ratios)
+    return ["Every candidate's test RMSE over its out-of-fold RMSE (geometric mean over "
+            "records and properties):", "", "| " + " | ".join(names) + " |",
+            "|" + "---:|" * len(names),
+            "| " + " | ".join(f"{np.exp(np.mean(ratios[n])):.2f}" for n in names) + " |", ""]
+
+
+def report(sets, argv, ratio_sets=None):
     lines = ["# Weighing where the source saw the local rows (third and fourth rounds)", "",
              "% change of mean RMSE against the `plsr` candidate (geometric mean over cells; "
              "negative is better); cells at or below min(global model, plain transfer) of the "
@@ -221,6 +243,10 @@ def report(sets, argv):
         lines.append("")
         if library:
             lines += gap_check(recs)
+    for name, dirs in ratio_sets or ():
+        recs = load(dirs)
+        lines += [f"## {name}: where the source saw no local row", "",
+                  f"{len(recs)} site x fold records from {', '.join(dirs)}.", ""] + oof_ratios(recs)
     lines += ["    python benchmarks/seen_rows_rule.py " + " ".join(argv)]
     return "\n".join(lines) + "\n"
 
@@ -229,9 +255,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", nargs="+", action="append", metavar=("NAME", "DIR"), required=True)
+    p.add_argument("--ratios", nargs="+", action="append", metavar=("NAME", "DIR"),
+                   help="candidate records of any run: only their test over out-of-fold RMSE")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    emit(report([(s[0], s[1:]) for s in args.set], argv), args.out)
+    emit(report([(s[0], s[1:]) for s in args.set], argv,
+                [(s[0], s[1:]) for s in args.ratios or ()]), args.out)
 
 
 if __name__ == "__main__":
