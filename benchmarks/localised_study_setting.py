@@ -14,6 +14,8 @@ is tested on that domain's held-out rows ("L inside G"). Two cases:
     of LimeSoDa's own 10 folds, one global library of the three sites'
     training folds; each site's test fold is tested, its training folds are
     the local rows.
+``visnir``
+    The same with the eight LimeSoDa vis-NIR sites (on their common range).
 
 For every test fold one global network is trained with
 ``train_source_model`` on the global rows (the package's recommended
@@ -107,6 +109,13 @@ def nrw_case(args):
     lib = load_limesoda_spectra("mir", sites=list(NRW_SITES))
     folds = [1] if args.quick else list(range(1, 11))
     return lib, np.asarray(lib.folds), list(NRW_SITES), args.folds or folds
+
+
+def visnir_case(args):
+    """The eight LimeSoDa vis-NIR sites as one library, each site's training folds inside it."""
+    lib = load_limesoda_spectra("visnir")
+    folds = [1] if args.quick else list(range(1, 11))
+    return lib, np.asarray(lib.folds), list(lib.domains), args.folds or folds
 
 
 def plain_transfer(source, seed):
@@ -290,7 +299,7 @@ def cost(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--case", choices=["synthetic", "nrw", "cost"], default="synthetic")
+    p.add_argument("--case", choices=["synthetic", "nrw", "visnir", "cost"], default="synthetic")
     p.add_argument("--quick", action="store_true", help="one fold, small networks")
     p.add_argument("--folds", type=lambda s: [int(x) for x in s.split(",")], default=None)
     p.add_argument("--n-local", type=int, default=5,
@@ -321,8 +330,8 @@ def main(argv=None):
         df.to_csv(out / f"study_setting_{args.case}.csv", index=False)
         print(text)
         return
-    lib, fold_of, local, folds = (synthetic_case if args.case == "synthetic" else
-                                  nrw_case)(args)
+    lib, fold_of, local, folds = {"synthetic": synthetic_case, "nrw": nrw_case,
+                                  "visnir": visnir_case}[args.case](args)
     t0 = time.time()
     rows = []
 
