@@ -117,6 +117,30 @@ def _same(rec):
     return rec
 
 
+# The source-based candidates whose out-of-fold error the source's memory
+# flatters beyond its own gap (the fourth round's ratios).
+FLATTERED = ("source_corrected", "fine_tuned")
+
+
+def _flattered_out(rec):
+    """(h): the source's residuals on the seen rows scaled by its gap, the flattered candidates out."""
+    if _judged(rec) or not rec["source_seen"].any() or rec.get("source_gap") is None:
+        return rec
+    scaled = _gap_scaled(rec)
+    keep = [i for i, n in enumerate(rec["names"]) if n not in FLATTERED]
+    return dict(scaled, names=[rec["names"][i] for i in keep],
+                columns=[rec["columns"][i] for i in keep], oof=scaled["oof"][keep],
+                test=rec["test"][keep])
+
+
+def flattered_out(rec):
+    if _judged(rec):
+        return library_reference(rec)
+    if rec["source_seen"].any():  # seen rows and no gap recorded: as (a)
+        return as_shipped(rec)
+    return _weigh(rec, None, widest=False)
+
+
 # name -> (rule, the record as the rule sees it).
 RULES = {"(a) within 1.5x of the best (before the third round)": (as_shipped, _same),
          "(b) within 1.5x of the best not built on the source": (honest_reference, _same),
@@ -128,7 +152,9 @@ RULES = {"(a) within 1.5x of the best (before the third round)": (as_shipped, _s
          "(f) in-sample residuals times the source's own gap, then the usual rule":
              (gap_scaled, _gap_scaled),
          "(g) (e) where a library candidate is among those, else (f) (rejected)":
-             (gap_or_library, lambda rec: rec if _judged(rec) else _gap_scaled(rec))}
+             (gap_or_library, lambda rec: rec if _judged(rec) else _gap_scaled(rec)),
+         "(h) (e) where a library candidate is among those, else the source scaled by its "
+         "gap and its recalibration and fine-tuning left out": (flattered_out, _flattered_out)}
 
 
 def fold_rmse(records, table):
