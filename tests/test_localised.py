@@ -487,6 +487,10 @@ def test_rows_in_matches_copies_only():
     X = np.vstack([L[[3, 17]], L[5] + 1e-3])
     assert np.flatnonzero(rows_in(L, X)).tolist() == [3, 17]
     assert not rows_in(L, X[:0]).any()
+    # The same pass says which local rows were found (not the near-copy).
+    found, local = rows_in(L, X, return_local=True)
+    assert np.flatnonzero(found).tolist() == [3, 17] and local.tolist() == [True, True, False]
+    assert rows_in(L, X[:0], return_local=True)[1].shape == (0,)
 
 
 def test_equal_weighting_weighs_every_candidate_near_the_best_alike(split):

@@ -191,7 +191,7 @@ def library_arrays(library, target_names, local_wavelengths, n_local_features):
     return X, Y, wl, columns
 
 
-def rows_in(library_X, X, rtol=1e-6, block=4096):
+def rows_in(library_X, X, rtol=1e-6, block=4096, return_local=False):
     """Mask of the library rows that are (numerically) one of the rows of ``X``.
 
     A library that contains the local samples themselves (a regional library
@@ -199,13 +199,14 @@ def rows_in(library_X, X, rtol=1e-6, block=4096):
     held-out local row's own copy among its neighbours: its out-of-fold
     error would be in-sample. Rows match when their distance is below
     ``rtol`` of the local row's norm, which holds after the local spectra
-    are resampled onto the library's own grid.
+    are resampled onto the library's own grid. ``return_local``: also the
+    mask of the rows of ``X`` found in the library, from the same pass.
     """
     L = np.asarray(library_X, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
-    found = np.zeros(len(L), bool)
+    found, local = np.zeros(len(L), bool), np.zeros(len(X), bool)
     if not len(X) or not len(L):
-        return found
+        return (found, local) if return_local else found
     x2 = np.einsum("ij,ij->i", X, X)
     tol = (rtol ** 2) * np.maximum(x2, 1e-300)
     for start in range(0, len(L), block):
@@ -214,9 +215,10 @@ def rows_in(library_X, X, rtol=1e-6, block=4096):
         # |b - x|^2 by the expansion, exact enough at this tolerance; NaN
         # library rows compare False and are kept for the member to handle.
         d2 = b2[:, None] - 2.0 * (B @ X.T) + x2[None, :]
-        found[start:start + block] = (d2 <= tol[None, :] + 1e-12 * (b2[:, None] + x2[None, :])
-                                      ).any(axis=1)
-    return found
+        hit = d2 <= tol[None, :] + 1e-12 * (b2[:, None] + x2[None, :])
+        found[start:start + block] = hit.any(axis=1)
+        local |= hit.any(axis=0)
+    return (found, local) if return_local else found
 
 
 def without_local_rows(library_X, library_Y, local_on_library_grid):
@@ -225,7 +227,7 @@ def without_local_rows(library_X, library_Y, local_on_library_grid):
     Returns the library's spectra and targets, how many library rows were
     left out, and the mask of the local rows found in the library.
     """
-    same = rows_in(library_X, local_on_library_grid)
+    same, local = rows_in(library_X, local_on_library_grid, return_local=True)
     if not same.any():
         return library_X, library_Y, 0, np.zeros(len(local_on_library_grid), dtype=bool)
     # Every fold model is spiked with its own training rows; a held-out row
@@ -239,5 +241,4 @@ def without_local_rows(library_X, library_Y, local_on_library_grid):
         "prediction intervals on those rows rest on the local and library candidates. Train "
         "the source without the local samples to score it honestly.", UserWarning,
         stacklevel=4)
-    return (library_X[~same], library_Y[~same], int(same.sum()),
-            rows_in(local_on_library_grid, library_X))
+    return library_X[~same], library_Y[~same], int(same.sum()), local

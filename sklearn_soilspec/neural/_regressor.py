@@ -202,9 +202,9 @@ class SpectralCNNRegressor(NetworkMixin, SpectraInputMixin, MissingTargetsMixin,
     training_summary_ : dict
         Number of samples (training / validation), if ``groups`` was given
         to ``fit`` the samples per domain, and with validation rows
-        ``"rmse"``: per property, the RMSE on the training and on the
-        validation rows after training (per-domain scaled with
-        ``standardize="per_domain"``) and how many rows each measured.
+        ``"rmse"``: per property, the RMSE of :meth:`predict` on the
+        training and on the validation rows after training, and how many
+        rows each measured.
 
     See Also
     --------
