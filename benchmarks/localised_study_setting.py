@@ -247,9 +247,15 @@ def report(df, args, wall, case, folds):
              "|---|---|" + "---:|" * len(cell.columns)]
     for (dom, prop), r in cell.iterrows():
         lines.append(f"| {dom} | {prop} | " + " | ".join(f"{v:.3f}" for v in r) + " |")
-    lines += ["", "## % change of RMSE against the source as it is (geometric mean of cells)",
-              "", "| " + " | ".join(cell.columns) + " |", "|" + "---:|" * len(cell.columns),
-              "| " + " | ".join(f"{v:+.1f}" for v in geo) + " |", "", "## Targets", ""]
+    lines += ["", "## % change of RMSE (geometric mean of cells)",
+              "", "| against | " + " | ".join(cell.columns) + " |",
+              "|---|" + "---:|" * len(cell.columns),
+              "| the source as it is | " + " | ".join(f"{v:+.1f}" for v in geo) + " |"]
+    if "plsr_tuned" in cell:
+        # The local model a user has anyway: what each candidate adds to it.
+        geo_pls = 100 * (np.exp(np.log(cell.div(cell["plsr_tuned"], axis=0)).mean()) - 1)
+        lines.append("| plsr_tuned | " + " | ".join(f"{v:+.1f}" for v in geo_pls) + " |")
+    lines += ["", "## Targets", ""]
     lines += counts(cell)
     ft = df[df.model == "fine_tuned"]
     lines += ["", "## What the fine-tuned member chose (per fold, domain and property)", "",
