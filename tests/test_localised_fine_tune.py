@@ -9,17 +9,12 @@ from sklearn_soilspec.localised import LocalisedRegressor, train_source_model
 from sklearn_soilspec.localised._fine_tune import (
     SOURCE,
     CheckpointedCNN,
-    option_name,
     predict_at,
     select_epochs,
     train,
 )
 from sklearn_soilspec.localised._members import FineTunedMember, TransferView
-from sklearn_soilspec.localised._recipes import (
-    FINE_TUNE_CHECKPOINTS,
-    FINE_TUNE_RATES,
-    fine_tune_params,
-)
+from sklearn_soilspec.localised._recipes import FINE_TUNE_CHECKPOINTS, fine_tune_params
 from sklearn_soilspec.neural import SpectralCNNRegressor
 
 torch.set_num_threads(1)
@@ -38,23 +33,16 @@ def setting():
     return local, glob, source, view
 
 
-MEMBER_KEYS = ("checkpoints", "learning_rates", "inner_cv", "select_margin")
-
-
 def _params(source, **kw):
     params = fine_tune_params(source[-1], 30, dict(max_epochs=4, checkpoints=(0, 2, 4), **kw))
     return params
 
 
-def _run_params(source, **kw):
-    """The parameters of one network run: the member's own keys left out."""
-    return {k: v for k, v in _params(source, **kw).items() if k not in MEMBER_KEYS}
-
-
 def test_checkpoints_are_the_runs_they_stand_for(setting):
     local, _, source, view = setting
     F, Y = view.features(local.X.to_numpy()[:24]), local.Y.to_numpy()[:24]
-    params = _run_params(source)
+    params = {k: v for k, v in _params(source).items()
+              if k not in ("checkpoints", "inner_cv", "select_margin")}
     names = list(local.Y.columns)
     net = train(source[-1], F, Y, names, (0, 2, 4), 7, params)
     assert sorted(net.checkpoints_) == [0, 2, 4]
@@ -85,34 +73,17 @@ def test_a_perfect_source_is_kept_and_a_poor_one_is_left(setting):
     local, _, source, view = setting
     X, Y = local.X.to_numpy()[:30], local.Y.to_numpy()[:30]
     F, names = view.features(X), list(local.Y.columns)
-    params = _run_params(source)
+    params = {k: v for k, v in _params(source).items()
+              if k not in ("checkpoints", "inner_cv", "select_margin")}
     choice, table = select_epochs(source[-1], F, Y, Y.copy(), names, (0, 2, 4), 3, 0.0, 0,
                                   params)
     assert choice == [SOURCE, SOURCE]
-    lr = params["lr"]
-    assert list(table.index) == ["source"] + [option_name(lr, e) for e in (0, 2, 4)]
+    assert list(table.index) == ["source", "epoch_0", "epoch_2", "epoch_4"]
     assert (table.loc["source"] == 0).all()
     poor = Y + 10 * np.nanstd(Y, axis=0)
     choice, table = select_epochs(source[-1], F, Y, poor, names, (0, 2, 4), 3, 0.0, 0, params)
-    assert all(c in [(lr, 0), (lr, 2), (lr, 4)] for c in choice)
+    assert all(c in (0, 2, 4) for c in choice)
     assert (table.loc["source"] > table.drop("source").min()).all()
-
-
-def test_every_rate_is_weighed_and_epoch_0_once(setting):
-    local, _, source, view = setting
-    X, Y = local.X.to_numpy()[:30], local.Y.to_numpy()[:30]
-    F, names = view.features(X), list(local.Y.columns)
-    params = _run_params(source)
-    poor = Y + 10 * np.nanstd(Y, axis=0)
-    choice, table = select_epochs(source[-1], F, Y, poor, names, (0, 2, 4), 3, 0.0, 0, params,
-                                  rates=(1e-4, 1e-2))
-    assert list(table.index) == ["source", option_name(1e-4, 0), option_name(1e-4, 2),
-                                 option_name(1e-4, 4), option_name(1e-2, 2),
-                                 option_name(1e-2, 4)]
-    # The runs at the two rates differ, so each is its own evidence.
-    assert not np.allclose(table.loc[option_name(1e-4, 4)], table.loc[option_name(1e-2, 4)])
-    for j, c in enumerate(choice):
-        assert table.iloc[1:, j].idxmin() == option_name(*c)
 
 
 def test_member_predicts_the_source_where_it_chose_it(setting):
@@ -126,7 +97,7 @@ def test_member_predicts_the_source_where_it_chose_it(setting):
     # Without checkpoints: the end of one run, as before.
     plain = {k: v for k, v in _params(source).items() if k != "checkpoints"}
     member = FineTunedMember(view, {0: 0, 1: 1}, None, plain, 2, 0).fit(X, Y)
-    assert member.choice_ == [(1e-4, 4), (1e-4, 4)] and len(member.estimators_) == 2
+    assert member.choice_ == [4, 4] and len(member.estimators_) == 2
     assert member.selection_ is None
     assert np.isfinite(member.predict(X[:5])).all()
 
@@ -146,48 +117,13 @@ def test_defaults_choose_among_checkpoints_without_early_stopping(setting):
     assert params["checkpoints"] == FINE_TUNE_CHECKPOINTS and 0 in FINE_TUNE_CHECKPOINTS
     assert params["validation_fraction"] is None and params["patience"] is None
     assert params["max_epochs"] == max(FINE_TUNE_CHECKPOINTS)
-    # A gentle rate first, and the study's own (never faster than the source learnt).
-    assert params["learning_rates"] == FINE_TUNE_RATES and params["lr"] == FINE_TUNE_RATES[0]
-    assert FINE_TUNE_RATES[0] < max(FINE_TUNE_RATES) <= source[-1].lr
+    assert params["lr"] < source[-1].lr  # never faster than the source learnt
     # Hundreds of rows: about the same number of gradient steps, not ten times as many.
     big = fine_tune_params(source[-1], 1000, None)
     assert big["max_epochs"] < params["max_epochs"] and big["checkpoints"][0] == 0
     assert big["max_epochs"] * -(-1000 // big["batch_size"]) <= 200
     with pytest.raises(ValueError, match="random_state"):
         fine_tune_params(source[-1], 30, {"random_state": 1})
-
-
-def test_an_lr_given_alone_is_the_only_rate(setting):
-    _, _, source, _ = setting
-    params = fine_tune_params(source[-1], 30, {"lr": 5e-4})
-    assert params["learning_rates"] == (5e-4,) and params["lr"] == 5e-4
-    both = fine_tune_params(source[-1], 30, {"learning_rates": [1e-3, 1e-4]})
-    assert both["learning_rates"] == (1e-3, 1e-4) and both["lr"] == 1e-3
-    for bad in ([], [0.0], ["fast"], [float("nan")]):
-        with pytest.raises(ValueError, match="learning_rates must be one or more positive"):
-            fine_tune_params(source[-1], 30, {"learning_rates": bad})
-
-
-def test_member_predicts_each_property_with_its_own_rate(setting):
-    local, _, source, view = setting
-    X, Y = local.X.to_numpy()[:30], local.Y.to_numpy()[:30]
-    member = FineTunedMember(view, {0: 0, 1: 1}, None,
-                             _params(source, learning_rates=(1e-4, 1e-2)), 1, 0)
-    member.fit(X, Y)
-    assert {option_name(1e-4, 4), option_name(1e-2, 4)} <= set(member.selection_.index)
-    # Force one property onto each rate: the predictions must come from that rate's run.
-    member.choice_ = [(1e-4, 2), (1e-2, 4)]
-    names = list(local.Y.columns)
-    F = view.features(X)
-    run = _run_params(source)
-    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=1)[0])
-    slow = train(source[-1], F, Y, names, (2,), seed, dict(run, lr=1e-4, max_epochs=2))
-    fast = train(source[-1], F, Y, names, (4,), seed, dict(run, lr=1e-2, max_epochs=4))
-    member.estimators_ = [slow, fast]
-    P = member.predict(X[:6])
-    assert np.allclose(P[:, 0], predict_at(slow, 2, F[:6])[:, 0], atol=1e-5)
-    assert np.allclose(P[:, 1], predict_at(fast, 4, F[:6])[:, 1], atol=1e-5)
-    assert not np.allclose(predict_at(slow, 2, F[:6])[:, 1], P[:, 1], atol=1e-5)
 
 
 def test_localised_regressor_reports_the_member(setting):

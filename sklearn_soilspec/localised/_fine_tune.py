@@ -3,14 +3,14 @@
 A fine-tuned network starts as its source and moves away from it with every
 epoch; whether the local rows justify the move, and how far, is a question
 for rows the fine-tuning did not see. :func:`select_epochs` answers it per
-property by an inner cross-fit: each inner fold trains once per learning
-rate weighed, keeping its weights at every epoch count of a grid
-(:class:`WeightCheckpoints`), and predicts its held-out rows at each of
-them; the options are those (rate, epoch count) pairs (0 epochs: the
-warm-started network before any step, on the local scaling of a per-domain
-source) and the source model as it is. A fine-tuned option replaces the
-source only when its inner out-of-fold RMSE is lower by a margin that grows
-as the rows get fewer, so that on little evidence the member is the source.
+property by an inner cross-fit: each inner fold trains once, keeping its
+weights at every epoch count of a grid (:class:`WeightCheckpoints`), and
+predicts its held-out rows at each of them; the options are those epoch
+counts (0: the warm-started network before any step, on the local scaling of
+a per-domain source) and the source model as it is. A fine-tuned option
+replaces the source only when its inner out-of-fold RMSE is lower by a margin
+that grows as the rows get fewer, so that on little evidence the member is
+the source.
 """
 
 import math
@@ -83,14 +83,9 @@ def _rmse(p, y):
     return float(np.sqrt(np.mean((p - y) ** 2)))
 
 
-def option_name(rate, epochs):
-    """The row of an option in the selection table: ``"lr_0.0001_epoch_5"``."""
-    return f"lr_{rate:g}_epoch_{int(epochs)}"
-
-
 def select_epochs(source_net, F, Y, S, names, epochs, inner_cv, margin, seed, params,
-                  groups=None, rates=None):
-    """Per property: ``"source"`` or the ``(rate, epochs)`` of a fine-tuning, chosen out of fold.
+                  groups=None):
+    """Per property: ``"source"`` or the number of fine-tuning epochs, chosen out of fold.
 
     Parameters
     ----------
@@ -116,54 +111,43 @@ def select_epochs(source_net, F, Y, S, names, epochs, inner_cv, margin, seed, pa
         Parameters of the fine-tuning runs.
     groups : ndarray of shape (n,) or None
         Sample ids: the inner folds hold a sample's scans out together.
-    rates : sequence of float or None
-        Learning rates weighed: each inner fold trains once per rate, kept at
-        every epoch count. None: ``params["lr"]`` alone. Epoch 0 (no step
-        yet) is the same network at any rate and is weighed once, under the
-        first.
 
     Returns
     -------
-    choice : list of ("source" or (float, int))
+    choice : list of ("source" or int)
     table : DataFrame
-        Inner out-of-fold RMSE of every option (rows: ``"source"`` and
-        :func:`option_name`) per property (columns).
+        Inner out-of-fold RMSE of every option (rows) per property (columns).
     """
     n, t = Y.shape
     epochs = sorted({int(e) for e in epochs})
-    rates = [float(params["lr"])] if rates is None else [float(r) for r in rates]
-    options = [(r, e) for i, r in enumerate(rates) for e in epochs if e > 0 or i == 0]
-    P = np.full((len(options), n, t), np.nan)
+    P = np.full((len(epochs), n, t), np.nan)
     if groups is not None and np.unique(groups).size < 2:
         groups = None  # one sample's scans: nothing can be held out by sample
     for tr, te in folds(n, inner_cv, seed, groups):
         cols = [j for j in range(t) if np.sum(~np.isnan(Y[tr, j])) >= 2]
         if not cols:
             continue
-        for rate in rates:
-            kept = [e for r, e in options if r == rate]
-            try:
-                net = train(source_net, _rows(F, tr), Y[tr][:, cols], [names[j] for j in cols],
-                            kept, seed, dict(params, lr=rate))
-            except ValueError:
-                # A tiny inner fold the network cannot fit (e.g. one batch of
-                # one row) leaves these rows without evidence for fine-tuning.
-                break
-            for i, (r, e) in enumerate(options):
-                if r == rate:
-                    P[i][np.ix_(te, cols)] = predict_at(net, e, _rows(F, te))
+        try:
+            net = train(source_net, _rows(F, tr), Y[tr][:, cols], [names[j] for j in cols], epochs,
+                        seed, params)
+        except ValueError:
+            # A tiny inner fold the network cannot fit (e.g. one batch of one
+            # row) leaves these rows without evidence for fine-tuning.
+            continue
+        for i, e in enumerate(epochs):
+            P[i][np.ix_(te, cols)] = predict_at(net, e, _rows(F, te))
     choice, table = [], {}
     for j in range(t):
         ok = ~np.isnan(Y[:, j]) & np.isfinite(P[:, :, j]).all(axis=0) & np.isfinite(S[:, j])
         y = Y[ok, j]
         r_src = _rmse(S[ok, j], y) if ok.sum() else np.nan
-        r_ft = [_rmse(P[i, ok, j], y) if ok.sum() else np.nan for i in range(len(options))]
+        r_ft = [_rmse(P[i, ok, j], y) if ok.sum() else np.nan for i in range(len(epochs))]
         table[names[j]] = [r_src] + r_ft
         pick = SOURCE
         if ok.sum() >= 3 and np.isfinite(r_ft).any():
             i = int(np.nanargmin(r_ft))
             if not np.isfinite(r_src) or r_ft[i] < r_src * (1.0 - margin / math.sqrt(ok.sum())):
-                pick = options[i]
+                pick = epochs[i]
         choice.append(pick)
-    index = [SOURCE] + [option_name(r, e) for r, e in options]
+    index = [SOURCE] + [f"epoch_{e}" for e in epochs]
     return choice, pd.DataFrame(table, index=index)

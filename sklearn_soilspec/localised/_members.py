@@ -283,11 +283,8 @@ class FineTunedMember(Member):
     cross-fit among those epoch counts and the source model as it is
     (:func:`~._fine_tune.select_epochs`): a property whose held-out rows do
     not show a gain is predicted by the source. The chosen fine-tuning is
-    then run on all the member's rows, ``n_seeds`` times, averaged. With
-    ``learning_rates``, every rate is weighed at every epoch count, and
-    ``choice_`` holds ``"source"`` or ``(rate, epochs)`` per property.
-    Without ``checkpoints``, every property takes the run's final weights at
-    the first rate.
+    then run on all the member's rows, ``n_seeds`` times, averaged. Without
+    ``checkpoints``, every property takes the run's final weights.
     """
 
     _shared = ("view",)
@@ -309,7 +306,6 @@ class FineTunedMember(Member):
         grid = params.pop("checkpoints", None)
         inner_cv = params.pop("inner_cv", 3)
         margin = params.pop("select_margin", 0.0)
-        rates = params.pop("learning_rates", None)
         last = int(params.get("max_epochs", 60))
         F = self.view.features(X)
         names = [self.view.final.target_names_[self.source_columns[j]]
@@ -317,25 +313,20 @@ class FineTunedMember(Member):
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_seeds)
         if grid is None:
-            from ..neural import SpectralCNNRegressor
-
-            rate = float(rates[0] if rates else params.get("lr", SpectralCNNRegressor().lr))
-            self.choice_ = [(rate, last)] * len(names)
+            self.choice_ = [last] * len(names)
             self.selection_ = None
         else:
             epochs = sorted({int(e) for e in grid if int(e) <= last} | {last})
             S = self._predict_source(X)
             self.choice_, self.selection_ = select_epochs(
                 self.view.final, F, Y, S, names, epochs, inner_cv, margin, int(seeds[0]),
-                params, groups, rates)
+                params, groups)
         tuned = sorted({c for c in self.choice_ if c != SOURCE})
-        # One run per chosen rate and seed, kept at that rate's chosen epochs.
         self.estimators_ = []
-        for rate in sorted({r for r, _ in tuned}):
-            kept = [e for r, e in tuned if r == rate]
-            run = dict(params, lr=rate, max_epochs=max(kept))
+        if tuned:
+            params["max_epochs"] = max(tuned)
             for seed in seeds:
-                self.estimators_.append(train(self.view.final, F, Y, names, kept, seed, run))
+                self.estimators_.append(train(self.view.final, F, Y, names, tuned, seed, params))
 
     def _predict_source(self, X):
         P = self.view.predict(X)
@@ -350,11 +341,10 @@ class FineTunedMember(Member):
             out[:, src] = self._predict_source(X)[:, src]
         if self.estimators_:
             F = self.view.features(X)
-            for option in sorted({c for c in self.choice_ if c != SOURCE}):
-                rate, epoch = option
-                cols = [i for i, c in enumerate(self.choice_) if c == option]
+            for epoch in sorted({c for c in self.choice_ if c != SOURCE}):
+                cols = [i for i, c in enumerate(self.choice_) if c == epoch]
                 out[:, cols] = np.mean([predict_at(e, epoch, F)[:, cols]
-                                        for e in self.estimators_ if e.lr == rate], axis=0)
+                                        for e in self.estimators_], axis=0)
         return out
 
 

@@ -33,13 +33,6 @@ REFITTED = frozenset({"source", "source_corrected", "plsr", "gpr", "gpr_d2", "sp
 FINE_TUNE_CHECKPOINTS = (0, 2, 5, 10, 20, 40)
 FINE_TUNE_INNER_CV = 3
 FINE_TUNE_LR = 1e-4
-# The rates the inner cross-fit weighs, one run per inner fold each, kept at
-# the same epoch counts: the gentle one above and the study's own 1e-3 (the
-# experiment runner's plain transfer). Where the source is far off the local
-# rows (a per-domain source on a new lab's spectra), 40 epochs at 1e-4 do not
-# move it as far as the rows support, and the plain transfer beat this
-# candidate there (benchmarks/results/notes/study_setting.md, sixth round).
-FINE_TUNE_RATES = (1e-4, 1e-3)
 # Most gradient steps a default fine-tuning run takes (40 epochs of four
 # batches): on a few hundred local rows 40 epochs would be ten times the
 # steps of the small sets the grid was chosen on, and the cost of each fit
@@ -126,10 +119,9 @@ def fine_tune_params(cnn, n_train, overrides):
 
     Besides :class:`~sklearn_soilspec.neural.SpectralCNNRegressor`
     parameters, ``checkpoints`` (the epoch counts weighed; None: train
-    ``max_epochs`` and take the end), ``learning_rates`` (the rates weighed,
-    each at every epoch count; an ``lr`` given without them is the only
-    rate), ``inner_cv`` (inner folds of the choice) and ``select_margin``
-    (see :func:`._fine_tune.select_epochs`) are read by the member. No run holds out rows for early stopping: the
+    ``max_epochs`` and take the end), ``inner_cv`` (inner folds of the
+    choice) and ``select_margin`` (see :func:`._fine_tune.select_epochs`)
+    are read by the member. No run holds out rows for early stopping: the
     inner cross-fit is the validation, on every row rather than 10 % of them.
     On more than 128 rows the grid ends earlier, at about 160 gradient steps.
     """
@@ -140,31 +132,13 @@ def fine_tune_params(cnn, n_train, overrides):
                   image_shape=cnn.image_shape, batch_size=cnn.batch_size, device=cnn.device,
                   freeze_layers="features", lr=FINE_TUNE_LR, validation_fraction=None,
                   patience=None, max_epochs=last, checkpoints=grid,
-                  learning_rates=FINE_TUNE_RATES, inner_cv=FINE_TUNE_INNER_CV,
-                  select_margin=0.0)
-    overrides = dict(overrides or {})
-    reserved = sorted({"warm_start_from", "random_state"} & set(overrides))
+                  inner_cv=FINE_TUNE_INNER_CV, select_margin=0.0)
+    reserved = sorted({"warm_start_from", "random_state"} & set(overrides or {}))
     if reserved:
         raise ValueError(
             f"fine_tune sets {reserved}, which LocalisedRegressor sets itself (the source, "
             "and seeds drawn from its random_state): leave them out.")
-    if "lr" in overrides and "learning_rates" not in overrides:
-        overrides["learning_rates"] = (overrides["lr"],)
-    params.update(overrides)
-    rates = params["learning_rates"]
-    if rates is None:
-        params["learning_rates"] = (params["lr"],)
-    else:
-        try:
-            rates = tuple(float(r) for r in np.atleast_1d(np.asarray(rates, dtype=object)))
-        except (TypeError, ValueError):
-            rates = ()
-        if not rates or not all(np.isfinite(r) and r > 0 for r in rates):
-            raise ValueError(
-                "fine_tune's learning_rates must be one or more positive numbers, got "
-                f"{params['learning_rates']!r}.")
-        # The first rate is the one a fine-tuning without a choice trains at.
-        params["learning_rates"], params["lr"] = rates, rates[0]
+    params.update(overrides or {})
     return params
 
 

@@ -161,15 +161,13 @@ class LocalisedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
         Largest number of PLS components of ``plsr`` and ``spiked_plsr``.
     fine_tune : dict or None, default=None
         :class:`~sklearn_soilspec.neural.SpectralCNNRegressor` parameters of
-        the fine-tuning, over the defaults: the learning rate and number of
-        epochs are chosen per property by an inner 3-fold cross-fit among 0,
-        2, 5, 10, 20 and 40 epochs at ``lr=1e-4`` and at the study's
-        ``lr=1e-3`` (ending at about 160 gradient steps above 128 rows) and
-        the source as it is; no rows are held out for early stopping.
-        Besides network parameters, the keys ``checkpoints``,
-        ``learning_rates``, ``inner_cv`` and ``select_margin`` set that
-        choice (an ``lr`` alone is the only rate), and ``checkpoints=None``
-        trains ``max_epochs`` and takes the end.
+        the fine-tuning, over the defaults: the number of epochs is chosen
+        per property by an inner 3-fold cross-fit among 0, 2, 5, 10, 20 and
+        40 epochs at ``lr=1e-4`` (ending at about 160 gradient steps above
+        128 rows) and the source as it is; no rows are held out for early
+        stopping. Besides network parameters, the keys ``checkpoints``,
+        ``inner_cv`` and ``select_margin`` set that choice, and
+        ``checkpoints=None`` trains ``max_epochs`` and takes the end.
     wavelengths : array-like or None, default=None
         Spectral axis of an array ``X``. None: read from a DataFrame's
         column names, or, for an array, the columns are taken to be on the
