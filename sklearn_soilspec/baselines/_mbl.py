@@ -178,7 +178,7 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     reproduces the vignette's validation table and test RMSE to the printed
     digits (``benchmarks/bench_mbl.py --nirsoil``).
 
-    The defaults are not resemble's ``mbl()`` defaults (``"opc"``
+    The defaults are not resemble 2.x's ``mbl()`` defaults (``"opc"``
     components, ``diss_usage="predictors"``, ``pls_algorithm="mpls"``,
     ``clip_predictions=True``): on the same NIRsoil split those, with
     k = 100, are 10 % (carbon) and 5 % (CEC) behind these
