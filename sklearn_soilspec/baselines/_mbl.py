@@ -176,13 +176,8 @@ class MemoryBasedRegressor(MissingTargetsMixin, RegressorMixin, BaseEstimator):
     metric="correlation", pls_components=(3, 25), pls_algorithm="mpls",
     local_scale=True, clip_predictions=True, selection="nnv")``; it
     reproduces the vignette's validation table and test RMSE to the printed
-    digits (``benchmarks/bench_mbl.py --nirsoil``).
-
-    The defaults are not resemble 2.x's ``mbl()`` defaults (``"opc"``
-    components, ``diss_usage="predictors"``, ``pls_algorithm="mpls"``,
-    ``clip_predictions=True``): on the same NIRsoil split those, with
-    k = 100, are 10 % (carbon) and 5 % (CEC) behind these
-    (``bench_mbl.py --nirsoil --defaults-only``).
+    digits (``benchmarks/bench_mbl.py --nirsoil``). resemble 2.x's own
+    ``mbl()`` defaults do worse than these there (``--defaults-only``).
 
     Differences from resemble: its PCA, and the centring and scaling of
     ``diss_*``, use the library and the queries together, here the library
