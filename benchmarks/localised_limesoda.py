@@ -490,6 +490,13 @@ def _anchor_lines(pooled, path):
     return head + lines
 
 
+def wall_phrase(wall):
+    """The report's wall-time phrase; a report combined from earlier runs has none of its own."""
+    if np.isfinite(wall):
+        return f"Wall time {wall:.0f} s"
+    return "Combined from the runs named above (their own reports give their wall times)"
+
+
 def report(rows, choices, args, wall, pooled_rows=()):
     df = pd.DataFrame(rows)
     cell = df.groupby(["site", "property", "model"])["rmse"].mean().unstack("model")
@@ -499,7 +506,7 @@ def report(rows, choices, args, wall, pooled_rows=()):
     pct.loc["all"] = 100 * (np.exp(np.log(ratio).mean()) - 1)
     lines = [f"# LocalisedRegressor on LimeSoDa {args.kind}", "",
              "    python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]), "",
-             f"Wall time {wall:.0f} s; folds {args.folds}; sites {sorted(df.site.unique())}.",
+             f"{wall_phrase(wall)}; folds {args.folds}; sites {sorted(df.site.unique())}.",
              "", "## Mean RMSE over the test folds", "",
              "| site | property | " + " | ".join(cell.columns) + " |",
              "|---|---|" + "---:|" * len(cell.columns)]
@@ -597,7 +604,7 @@ def report_sizes(rows, args, wall):
     sites = sorted(df.site.unique())
     lines = [f"# Local-size curve of LocalisedRegressor on LimeSoDa {args.kind}", "",
              "    python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]), "",
-             f"Wall time {wall:.0f} s; folds {args.folds}; sites {sites}; sizes "
+             f"{wall_phrase(wall)}; folds {args.folds}; sites {sites}; sizes "
              f"{sorted(df['size'].unique().tolist())}. Each fold's training rows subsampled to "
              "n (nested, the same rows for every model); a size above a fold's training rows "
              "is skipped." + (" Left out, not run on every fold: " + ", ".join(

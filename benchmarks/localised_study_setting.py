@@ -77,6 +77,7 @@ from localised_limesoda import (  # noqa: E402,F401
     record_candidates,
     save_candidates,
     sg,
+    wall_phrase,
 )
 
 MODELS = ("source", "plain_transfer", "fine_tuned", "localised", "plsr_tuned", "mbl")
@@ -240,11 +241,9 @@ def report(df, args, wall, case, folds):
     geo = 100 * (np.exp(np.log(ratio).mean()) - 1)
     lines = [f"# LocalisedRegressor in the study's setting: {case}", "",
              "    python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]), "",
-             (f"Wall time {wall:.0f} s; test folds {folds}; load average at the end "
-              f"{os.getloadavg()[0]:.1f} (timings shared the 2 cores with other jobs)."
-              if np.isfinite(wall) else
-              f"Combined from the runs named above (their own reports give their wall times); "
-              f"test folds {folds}."), "",
+             f"{wall_phrase(wall)}; test folds {folds}"
+             + (f"; load average at the end {os.getloadavg()[0]:.1f} (timings shared the 2 cores "
+                "with other jobs)." if np.isfinite(wall) else "."), "",
              "## Mean RMSE over the test folds", "",
              "| domain | property | " + " | ".join(cell.columns) + " |",
              "|---|---|" + "---:|" * len(cell.columns)]
