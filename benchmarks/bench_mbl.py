@@ -243,6 +243,8 @@ def main(argv=None):
     parser.add_argument("--compare-sklearn", action="store_true",
                         help="also time one sklearn PLSRegression per query")
     args = parser.parse_args(argv)
+    if args.defaults_only and args.skip_defaults:
+        parser.error("--defaults-only and --skip-defaults together leave nothing to run: pick one.")
     if args.nirsoil is not None:
         run_nirsoil(args.nirsoil, args.cases, n_jobs=args.n_jobs, inductive=args.inductive,
                     defaults=not args.skip_defaults, cases_too=not args.defaults_only)
